@@ -1,0 +1,137 @@
+/**
+ * OpenAI Chat Completions as we write it (requests) and read it (responses, stream chunks, errors).
+ *
+ * Upstream answers come from many vendors with many quirks, so the read side is typed loosely (every field
+ * optional or nullable) and the converters decide what a missing field means.
+ */
+
+export type TextPart = { type: "text"; text: string }
+export type ImagePart = { type: "image_url"; image_url: { url: string; detail?: "auto" | "low" | "high" } }
+export type FilePart = { type: "file"; file: { filename?: string; file_data?: string; file_id?: string } }
+export type ContentPart = TextPart | ImagePart | FilePart
+
+export interface ToolCall {
+  id: string
+  type: "function"
+  function: { name: string; arguments: string }
+}
+
+export type ChatMessage =
+  | { role: "system" | "developer"; content: string }
+  | { role: "user"; content: string | Array<ContentPart> }
+  | {
+    role: "assistant"
+    content: string | null
+    tool_calls?: Array<ToolCall>
+    reasoning_content?: string
+  }
+  | { role: "tool"; tool_call_id: string; content: string }
+
+export interface FunctionTool {
+  type: "function"
+  function: { name: string; description?: string; parameters: Record<string, unknown> }
+}
+
+export type ToolChoice = "auto" | "none" | "required" | { type: "function"; function: { name: string } }
+
+export type ReasoningEffort = "none" | "minimal" | "low" | "medium" | "high" | "xhigh" | "max"
+
+export interface ChatRequest {
+  model: string
+  messages: Array<ChatMessage>
+  stream?: boolean
+  stream_options?: { include_usage: boolean }
+  max_tokens?: number
+  max_completion_tokens?: number
+  temperature?: number
+  top_p?: number
+  stop?: Array<string>
+  tools?: Array<FunctionTool>
+  tool_choice?: ToolChoice
+  parallel_tool_calls?: boolean
+  reasoning_effort?: ReasoningEffort
+  /** OpenRouter's unified reasoning switch. */
+  reasoning?: { effort?: ReasoningEffort; max_tokens?: number; enabled?: boolean; exclude?: boolean }
+  user?: string
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Read side
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface Usage {
+  prompt_tokens?: number | null
+  completion_tokens?: number | null
+  total_tokens?: number | null
+  prompt_tokens_details?: { cached_tokens?: number | null; cache_write_tokens?: number | null } | null
+  completion_tokens_details?: { reasoning_tokens?: number | null } | null
+  /** DeepSeek's names for the cache split. */
+  prompt_cache_hit_tokens?: number | null
+  prompt_cache_miss_tokens?: number | null
+}
+
+export interface ReasoningDetail {
+  type?: string
+  text?: string | null
+  summary?: string | null
+  signature?: string | null
+  data?: string | null
+}
+
+export interface ResponseToolCall {
+  id?: string | null
+  type?: string | null
+  function?: { name?: string | null; arguments?: string | null } | null
+}
+
+export interface ErrorObject {
+  message?: string | null
+  type?: string | null
+  code?: string | number | null
+  param?: string | null
+  metadata?: Record<string, unknown> | null
+}
+
+export interface ChatResponse {
+  id?: string | null
+  model?: string | null
+  choices?: Array<{
+    index?: number
+    finish_reason?: string | null
+    message?: {
+      role?: string
+      content?: string | null
+      refusal?: string | null
+      reasoning_content?: string | null
+      reasoning?: string | null
+      reasoning_details?: Array<ReasoningDetail> | null
+      tool_calls?: Array<ResponseToolCall> | null
+    } | null
+  }> | null
+  usage?: Usage | null
+  error?: ErrorObject | null
+}
+
+export interface ChunkToolCall extends ResponseToolCall {
+  index?: number | null
+}
+
+export interface Chunk {
+  id?: string | null
+  model?: string | null
+  choices?: Array<{
+    index?: number
+    finish_reason?: string | null
+    delta?: {
+      role?: string | null
+      content?: string | null
+      refusal?: string | null
+      reasoning_content?: string | null
+      reasoning?: string | null
+      reasoning_details?: Array<ReasoningDetail> | null
+      tool_calls?: Array<ChunkToolCall> | null
+    } | null
+  }> | null
+  usage?: Usage | null
+  error?: ErrorObject | null
+}

@@ -17,11 +17,14 @@ export interface ProxyRequest {
   readonly headers: Readonly<Record<string, string | undefined>>
   /** The upstream model chosen by the routing stage; until then, the client's model. */
   readonly upstreamModel: string
+  /** Size of the body as received, for cheap estimates (no re-serialisation on the hot path). */
+  readonly receivedBytes: number
 }
 
+/** A whole message or a stream of events; `upstreamModel` says which model answered, when one did. */
 export type ProxyReply =
-  | { readonly _tag: "Message"; readonly message: MessageResponse }
-  | { readonly _tag: "Stream"; readonly events: Stream.Stream<StreamEvent, ProxyError> }
+  | { readonly _tag: "Message"; readonly message: MessageResponse; readonly upstreamModel?: string }
+  | { readonly _tag: "Stream"; readonly events: Stream.Stream<StreamEvent, ProxyError>; readonly upstreamModel?: string }
 
 export type Handler<R = never> = (request: ProxyRequest) => Effect.Effect<ProxyReply, ProxyError, R>
 
@@ -34,15 +37,17 @@ export interface Stage<R = never> {
 export const compose = <R>(stages: ReadonlyArray<Stage<R>>, core: Handler<R>): Handler<R> =>
   stages.reduceRight<Handler<R>>((next, stage) => stage.wrap(next), core)
 
-export const messageReply = (message: MessageResponse): ProxyReply => ({ _tag: "Message", message })
+export const messageReply = (message: MessageResponse, upstreamModel?: string): ProxyReply =>
+  upstreamModel === undefined ? { _tag: "Message", message } : { _tag: "Message", message, upstreamModel }
 
-export const streamReply = (events: Stream.Stream<StreamEvent, ProxyError>): ProxyReply => ({ _tag: "Stream", events })
+export const streamReply = (events: Stream.Stream<StreamEvent, ProxyError>, upstreamModel?: string): ProxyReply =>
+  upstreamModel === undefined ? { _tag: "Stream", events } : { _tag: "Stream", events, upstreamModel }
 
 /** A stage that only rewrites the request on its way in. */
 export const mapRequest = (
   name: string,
   f: (request: ProxyRequest) => ProxyRequest
-): Stage<any> => ({ name, wrap: (next) => (request) => next(f(request)) })
+): Stage => ({ name, wrap: (next) => (request) => next(f(request)) })
 
 /**
  * A stage that only transforms streamed events (non-streaming replies pass through untouched). The function
@@ -54,8 +59,8 @@ export const mapEvents = (
     events: Stream.Stream<StreamEvent, ProxyError>,
     request: ProxyRequest
   ) => Stream.Stream<StreamEvent, ProxyError>
-): Stage<any> => ({
+): Stage => ({
   name,
   wrap: (next) => (request) =>
-    Effect.map(next(request), (reply) => (reply._tag === "Stream" ? streamReply(f(reply.events, request)) : reply))
+    Effect.map(next(request), (reply) => (reply._tag === "Stream" ? { ...reply, events: f(reply.events, request) } : reply))
 })

@@ -98,6 +98,8 @@ export interface ChatResponse {
   choices?: Array<{
     index?: number
     finish_reason?: string | null
+    /** vLLM: the matched stop string (or stop token id) when finish_reason is "stop". */
+    stop_reason?: string | number | null
     message?: {
       role?: string
       content?: string | null
@@ -122,6 +124,8 @@ export interface Chunk {
   choices?: Array<{
     index?: number
     finish_reason?: string | null
+    /** vLLM: the matched stop string (or stop token id) when finish_reason is "stop". */
+    stop_reason?: string | number | null
     delta?: {
       role?: string | null
       content?: string | null

@@ -1,0 +1,198 @@
+/**
+ * Every knob of the proxy, read once from the environment (and an optional `.env`; the real environment wins).
+ * Names and defaults match the Python CCProxy so existing setups keep working.
+ */
+import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import * as Fs from "node:fs"
+import { detectProvider, type Provider } from "./convert/models.ts"
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "none"
+
+export interface ProxyConfigShape {
+  /** Bearer key for the upstream; absent for local upstreams (Ollama, vLLM, llama.cpp). */
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  /** Chat Completions base URL without the trailing `/chat/completions`. */
+  readonly baseUrl: string
+  readonly provider: Provider
+  readonly bigModel: string
+  readonly smallModel: string
+  readonly host: string
+  readonly port: number
+  readonly logLevel: LogLevel
+  /** Establishing the TCP/TLS connection. */
+  readonly connectTimeout: Duration.Duration
+  /** From sending the request to the response headers (for non-streaming requests: the whole answer). */
+  readonly firstByteTimeout: Duration.Duration
+  /** Longest silence allowed between two stream chunks. */
+  readonly idleTimeout: Duration.Duration
+  /** A `ping` event goes to the client after this much upstream silence. */
+  readonly pingInterval: Duration.Duration
+  /** Retries of the upstream call before any byte reached the client (connection errors, 429, 5xx). */
+  readonly maxRetries: number
+  /** Largest accepted request body. */
+  readonly maxBodyBytes: number
+  /** Sent to OpenRouter for app attribution. */
+  readonly referer: string
+  readonly appName: string
+  /** Extra CA certificates (PEM file) to trust for the upstream, e.g. a private vLLM behind an internal CA. */
+  readonly caFile: string | undefined
+}
+
+const OPENAI_URL = "https://api.openai.com/v1"
+const OPENROUTER_URL = "https://openrouter.ai/api/v1"
+
+const LOG_LEVELS: Record<string, LogLevel> = {
+  debug: "debug",
+  info: "info",
+  warn: "warn",
+  warning: "warn",
+  error: "error",
+  critical: "error",
+  none: "none",
+  off: "none"
+}
+
+/** A configuration problem, reported as one line naming the variable. */
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly variable: string; readonly problem: string }> {
+  override get message() {
+    return `${this.variable} ${this.problem}`
+  }
+}
+
+const VARIABLES = [
+  "OPENAI_API_KEY",
+  "OPENROUTER_API_KEY",
+  "OPENAI_BASE_URL",
+  "BIG_MODEL_NAME",
+  "SMALL_MODEL_NAME",
+  "HOST",
+  "PORT",
+  "LOG_LEVEL",
+  "UPSTREAM_CONNECT_TIMEOUT",
+  "UPSTREAM_FIRST_BYTE_TIMEOUT",
+  "UPSTREAM_IDLE_TIMEOUT",
+  "PING_INTERVAL",
+  "UPSTREAM_MAX_RETRIES",
+  "REFERER_URL",
+  "APP_NAME",
+  "SSL_CERT_FILE"
+] as const
+type Variable = (typeof VARIABLES)[number]
+type RawEnv = Partial<Record<Variable, string>>
+
+/** Reads every variable as an optional string; all parsing happens in `parseConfig`, so errors can name the variable. */
+const rawEnv: Config.Config<RawEnv> = Config.all(
+  Object.fromEntries(VARIABLES.map((name) => [name, Config.option(Config.String(name))]))
+).pipe(
+  Config.map((options) => {
+    const raw: RawEnv = {}
+    for (const [name, value] of Object.entries(options)) {
+      const text = Option.getOrUndefined(value as Option.Option<string>)?.trim()
+      if (text) raw[name as Variable] = text
+    }
+    return raw
+  })
+)
+
+const parseDuration = (raw: RawEnv, name: Variable, fallback: Duration.Input): Duration.Duration => {
+  const text = raw[name]
+  if (text === undefined) return Duration.fromInputUnsafe(fallback)
+  // A bare number is seconds, as in the Python proxy; otherwise "30 seconds", "2 minutes", "500 millis".
+  const duration = /^\d+(\.\d+)?$/.test(text)
+    ? Duration.seconds(Number(text))
+    : Option.getOrUndefined(Duration.fromInput(text as Duration.Input))
+  if (duration === undefined || Duration.toMillis(duration) <= 0) {
+    throw new ConfigInvalid({ variable: name, problem: `must be a positive duration such as "30 seconds" (got "${text}")` })
+  }
+  return duration
+}
+
+const parseInt = (raw: RawEnv, name: Variable, fallback: number, min: number, max: number): number => {
+  const text = raw[name]
+  if (text === undefined) return fallback
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigInvalid({ variable: name, problem: `must be an integer from ${min} to ${max} (got "${text}")` })
+  }
+  return value
+}
+
+const trimSlash = (url: string) => url.replace(/\/+$/, "")
+
+const parseBaseUrl = (raw: RawEnv, usingOpenRouterKey: boolean): string => {
+  const text = raw.OPENAI_BASE_URL ?? (usingOpenRouterKey ? OPENROUTER_URL : OPENAI_URL)
+  try {
+    const url = new URL(text)
+    if (url.protocol === "http:" || url.protocol === "https:") return trimSlash(text)
+  } catch {
+    // reported below
+  }
+  throw new ConfigInvalid({ variable: "OPENAI_BASE_URL", problem: `must be an http(s) URL (got "${text}")` })
+}
+
+const parseCaFile = (raw: RawEnv): string | undefined => {
+  const file = raw.SSL_CERT_FILE
+  if (file !== undefined && !Fs.existsSync(file)) {
+    throw new ConfigInvalid({ variable: "SSL_CERT_FILE", problem: `names a file that does not exist: ${file}` })
+  }
+  return file
+}
+
+/** Pure: raw variables → typed config, or the first problem found. */
+export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
+  const usingOpenRouterKey = raw.OPENAI_API_KEY === undefined && raw.OPENROUTER_API_KEY !== undefined
+  const key = raw.OPENAI_API_KEY ?? raw.OPENROUTER_API_KEY
+  const baseUrl = parseBaseUrl(raw, usingOpenRouterKey)
+  const logLevel = LOG_LEVELS[(raw.LOG_LEVEL ?? "info").toLowerCase()]
+  if (logLevel === undefined) {
+    throw new ConfigInvalid({
+      variable: "LOG_LEVEL",
+      problem: `must be one of debug, info, warn, error, none (got "${raw.LOG_LEVEL}")`
+    })
+  }
+  return {
+    apiKey: key === undefined ? Option.none() : Option.some(Redacted.make(key)),
+    baseUrl,
+    provider: detectProvider(baseUrl),
+    bigModel: raw.BIG_MODEL_NAME ?? "gpt-5-2025-08-07",
+    smallModel: raw.SMALL_MODEL_NAME ?? "gpt-5-mini-2025-08-07",
+    host: raw.HOST ?? "127.0.0.1",
+    port: parseInt(raw, "PORT", 11434, 0, 65535),
+    logLevel,
+    connectTimeout: parseDuration(raw, "UPSTREAM_CONNECT_TIMEOUT", "10 seconds"),
+    firstByteTimeout: parseDuration(raw, "UPSTREAM_FIRST_BYTE_TIMEOUT", "10 minutes"),
+    idleTimeout: parseDuration(raw, "UPSTREAM_IDLE_TIMEOUT", "5 minutes"),
+    pingInterval: parseDuration(raw, "PING_INTERVAL", "5 seconds"),
+    maxRetries: parseInt(raw, "UPSTREAM_MAX_RETRIES", 2, 0, 10),
+    maxBodyBytes: 32 * 1024 * 1024,
+    referer: raw.REFERER_URL ?? "http://localhost:11434/claude_proxy",
+    appName: raw.APP_NAME ?? "CCProxy",
+    caFile: parseCaFile(raw)
+  }
+}
+
+/** The config from the current ConfigProvider; fails with `ConfigInvalid` naming the variable. */
+export const loadConfig: Effect.Effect<ProxyConfigShape, ConfigInvalid> = Effect.mapError(rawEnv, (error) => new ConfigInvalid({ variable: "environment", problem: `could not be read: ${error.message}` })).pipe(
+  Effect.flatMap((raw) =>
+    Effect.try({
+      try: () => parseConfig(raw),
+      catch: (error) =>
+        error instanceof ConfigInvalid ? error : new ConfigInvalid({ variable: "configuration", problem: String(error) })
+    })
+  )
+)
+
+export class ProxyConfig extends Context.Service<ProxyConfig, ProxyConfigShape>()("ccproxy/ProxyConfig") {
+  static readonly layer = Layer.effect(this, loadConfig)
+  static readonly make = (config: ProxyConfigShape) => Layer.succeed(this, config)
+}
+
+/**
+ * The process environment over an optional `.env` file: a variable set in the real environment always wins.
+ * A missing `.env` is fine; an unreadable one is reported as a config problem by the caller.
+ */
+export const envProvider = (dotEnvPath = ".env"): ConfigProvider.ConfigProvider => {
+  const env = ConfigProvider.fromEnv()
+  if (!Fs.existsSync(dotEnvPath)) return env
+  return ConfigProvider.orElse(env, ConfigProvider.fromDotEnvContents(Fs.readFileSync(dotEnvPath, "utf8")))
+}

@@ -1,0 +1,138 @@
+/**
+ * The HTTP edge: routes, request ids, body decoding, and rendering replies and errors. Routing is a small table
+ * matched on the path alone (the query string, such as Claude Code's `?beta=true`, never affects it).
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Cause, Clock, Effect, Layer, Option } from "effect"
+import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as Http from "node:http"
+import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
+import { MethodNotAllowed, type ProxyError, RouteNotFound, InvalidRequest } from "../errors.ts"
+import { Log } from "../log.ts"
+import { CountTokensRequest, MessagesRequest } from "../protocol/anthropic.ts"
+import { Pipeline } from "../pipeline/pipeline.ts"
+import { encodeEvents } from "../sse/encode.ts"
+import { Tokenizer } from "../tokens.ts"
+import { randomId } from "../util/ids.ts"
+import { readJsonBody } from "./body.ts"
+import { renderDefect, renderError } from "./errors.ts"
+import { listModels, modelInfos } from "./models.ts"
+
+type Route = (
+  request: HttpServerRequest.HttpServerRequest,
+  requestId: string,
+  params: { readonly query: URLSearchParams; readonly tail: string }
+) => Effect.Effect<HttpServerResponse.HttpServerResponse, ProxyError>
+
+const json = (body: unknown, requestId: string, status = 200) =>
+  HttpServerResponse.jsonUnsafe(body, { status, headers: { "request-id": requestId } })
+
+const lowerCaseHeaders = (headers: Readonly<Record<string, string>>): Record<string, string | undefined> => headers
+
+export const makeApp = Effect.gen(function*() {
+  const config = yield* ProxyConfig
+  const pipeline = yield* Pipeline
+  const tokenizer = yield* Tokenizer
+  const log = yield* Log
+  const models = modelInfos(config)
+
+  const messages: Route = (request, requestId) =>
+    Effect.gen(function*() {
+      const body = yield* readJsonBody(request, MessagesRequest, config.maxBodyBytes)
+      const reply = yield* pipeline.handle({
+        id: requestId,
+        body: body.value,
+        headers: lowerCaseHeaders(request.headers),
+        upstreamModel: body.value.model,
+        receivedBytes: body.bytes
+      })
+      if (reply._tag === "Message") return json(reply.message, requestId)
+      return HttpServerResponse.stream(encodeEvents(reply.events), {
+        contentType: "text/event-stream",
+        headers: { "request-id": requestId, "cache-control": "no-cache", "x-accel-buffering": "no" }
+      })
+    })
+
+  const countTokens: Route = (request, requestId) =>
+    Effect.map(
+      readJsonBody(request, CountTokensRequest, config.maxBodyBytes),
+      (body) => json({ input_tokens: tokenizer.countRequest(body.value) }, requestId)
+    )
+
+  const modelList: Route = (_request, requestId, { query }) => {
+    const page = listModels(models, {
+      limit: query.get("limit") ?? undefined,
+      after_id: query.get("after_id") ?? undefined,
+      before_id: query.get("before_id") ?? undefined
+    })
+    return typeof page === "string"
+      ? Effect.fail(new InvalidRequest({ message: page }))
+      : Effect.succeed(json(page, requestId))
+  }
+
+  const modelById: Route = (request, requestId, { tail }) => {
+    const model = models.find((m) => m.id === decodeURIComponent(tail))
+    return model
+      ? Effect.succeed(json(model, requestId))
+      : Effect.fail(new RouteNotFound({ method: request.method, path: `/v1/models/${tail}` }))
+  }
+
+  const health: Route = (_request, requestId) =>
+    Effect.map(Clock.currentTimeMillis, (now) =>
+      json({ status: "ok", timestamp: new Date(now).toISOString() }, requestId))
+
+  /** path → method → handler; a path ending in `/*` matches one more segment, passed as `tail`. */
+  const routes: Record<string, Partial<Record<string, Route>>> = {
+    "/": { GET: health },
+    "/health": { GET: health },
+    "/v1/messages": { POST: messages },
+    "/v1/messages/count_tokens": { POST: countTokens },
+    "/v1/models": { GET: modelList },
+    "/v1/models/*": { GET: modelById }
+  }
+
+  const resolve = (method: string, path: string): { route: Route; tail: string } | ProxyError => {
+    const normalised = path.length > 1 ? path.replace(/\/+$/, "") : path
+    const slash = normalised.lastIndexOf("/")
+    const exact = routes[normalised]
+    const wildcard = exact ? undefined : routes[`${normalised.slice(0, slash)}/*`]
+    const byMethod = exact ?? wildcard
+    if (!byMethod) return new RouteNotFound({ method, path })
+    const route = byMethod[method] ?? (method === "HEAD" ? byMethod.GET : undefined)
+    if (!route) return new MethodNotAllowed({ method, path, allowed: Object.keys(byMethod) })
+    return { route, tail: exact ? "" : normalised.slice(slash + 1) }
+  }
+
+  return Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const requestId = yield* randomId("req_")
+    const url = request.url
+    const q = url.indexOf("?")
+    const path = q < 0 ? url : url.slice(0, q)
+    const query = new URLSearchParams(q < 0 ? "" : url.slice(q + 1))
+    const target = resolve(request.method, path)
+    const handled = "route" in target
+      ? target.route(request, requestId, { query, tail: target.tail })
+      : Effect.fail(target)
+    return yield* handled.pipe(
+      Effect.catchCause((cause) => {
+        const error = Cause.findErrorOption(cause)
+        if (Option.isSome(error)) return Effect.succeed(renderError(error.value, requestId))
+        if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+        log.write("error", "unexpected failure", { request_id: requestId, path, cause: Cause.pretty(cause) })
+        return Effect.succeed(renderDefect(requestId))
+      })
+    )
+  })
+})
+
+/** Serves the app on the server in context. */
+export const layerApp: Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig | Pipeline | Tokenizer | Log> =
+  Layer.unwrap(Effect.map(makeApp, (app) => HttpServer.serve(app)))
+
+/** A Node HTTP server on HOST:PORT from config (PORT 0 picks a free port). */
+export const layerNodeServer = (config: Pick<ProxyConfigShape, "host" | "port">) =>
+  NodeHttpServer.layer(() => Http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }), {
+    host: config.host,
+    port: config.port
+  })

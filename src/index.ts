@@ -1,0 +1,12 @@
+/** The library API: build the proxy from layers, extend its pipeline with your own stages. */
+export { proxyLayer, serverLayer, type ProxyOptions } from "./app.ts"
+export { loadConfig, parseConfig, ProxyConfig, type ProxyConfigShape } from "./config.ts"
+export * from "./errors.ts"
+export { Log } from "./log.ts"
+export { compose, mapEvents, mapRequest, messageReply, streamReply } from "./pipeline/stage.ts"
+export type { Handler, ProxyReply, ProxyRequest, Stage } from "./pipeline/stage.ts"
+export { DEFAULT_STAGE_NAMES, Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
+export { Tokenizer } from "./tokens.ts"
+export { Upstream } from "./upstream/Upstream.ts"
+export type * as Anthropic from "./protocol/anthropic.ts"
+export type * as OpenAI from "./protocol/openai.ts"

@@ -1,0 +1,14 @@
+/** Chooses the upstream model: opus/sonnet → BIG, haiku → SMALL, any other name passes through. */
+import { Effect } from "effect"
+import { ProxyConfig } from "../config.ts"
+import { mapModel } from "../convert/models.ts"
+import type { Stage } from "./stage.ts"
+
+export const routing: Effect.Effect<Stage, never, ProxyConfig> = Effect.map(ProxyConfig, (config) => ({
+  name: "routing",
+  wrap: (next) => (request) =>
+    next({
+      ...request,
+      upstreamModel: mapModel(request.body.model, { bigModel: config.bigModel, smallModel: config.smallModel })
+    })
+}))

@@ -21,6 +21,7 @@
  * - Anthropic-defined tools (any `type` but custom) are dropped: server tools cannot run upstream, and client tools
  *   like bash_20250124 carry no schema the upstream model could follow.
  * - A trailing assistant message (prefill) stays a trailing assistant message; OpenAI-style APIs read it as history.
+ * - `metadata.user_id` → `user` as `u_` + 32 hex of its SHA-256; not sent to Gemini or Ollama.
  */
 import { createHash } from "node:crypto"
 import { Result } from "effect"
@@ -291,7 +292,7 @@ const userTurn = (
   const unanswered = [...openCalls.keys()].filter((id) => !answered.has(id))
   if (unanswered.length > 0) context.notes.add("added placeholder results for tool calls the client did not answer")
   const user = userMessage([...moved, ...own])
-  return [...placeholderResults(unanswered), ......(user === undefined ? [] : [user])]
+  return [...toolMessages, ...placeholderResults(unanswered), ...(user === undefined ? [] : [user])]
 }
 
 const textPart = (text: string): O.TextPart => ({ type: "text", text })

@@ -60,10 +60,13 @@ const retryPolicy = (maxRetries: number) =>
     })
   )
 
+/** A short reason such as `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9` (never the request, so never the key). */
 const describeTransport = (error: HttpClientError): string => {
-  const cause = error.reason.cause as { code?: string; message?: string; cause?: { code?: string } } | undefined
+  const reason = error.reason as { _tag: string; description?: string; cause?: unknown }
+  const cause = reason.cause as { code?: string; message?: string; cause?: { code?: string; message?: string } } | undefined
   const code = cause?.code ?? cause?.cause?.code
-  return [code, cause?.message ?? error.reason._tag].filter(Boolean).join(": ")
+  const message = cause?.cause?.message ?? cause?.message ?? reason.description ?? reason._tag
+  return code && !message.includes(code) ? `${code}: ${message}` : message
 }
 
 const isConnectTimeout = (error: HttpClientError): boolean => {
@@ -93,8 +96,14 @@ export const make = Effect.gen(function*() {
       ? new UpstreamTimeout({ phase: "connect", millis: connectMillis })
       : new UpstreamUnreachable({ message: describeTransport(error) })
 
-  /** Sends the request and waits for a 2xx status; error statuses are read and mapped. */
-  const send = (request: ChatRequest): Effect.Effect<HttpClientResponse.HttpClientResponse, ProxyError> =>
+  /**
+   * One attempt: send, wait for a 2xx status (error statuses are read and mapped), then `read` what must arrive
+   * before anything goes to the client. Each attempt gets the first-byte timeout; retries wrap whole attempts.
+   */
+  const attempt = <A>(
+    request: ChatRequest,
+    read: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, ProxyError>
+  ): Effect.Effect<A, ProxyError> =>
     http.execute(
       HttpClientRequest.post(url).pipe(
         HttpClientRequest.setHeaders(headers),
@@ -104,7 +113,7 @@ export const make = Effect.gen(function*() {
     ).pipe(
       Effect.mapError(transportError),
       Effect.flatMap((response) =>
-        response.status < 400 ? Effect.succeed(response) : response.text.pipe(
+        response.status < 400 ? read(response) : response.text.pipe(
           Effect.orElseSucceed(() => ""),
           Effect.flatMap((text) =>
             Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"]))
@@ -119,28 +128,23 @@ export const make = Effect.gen(function*() {
       Effect.provideService(HttpClient.TracerPropagationEnabled, false)
     )
 
-  const complete = (request: ChatRequest): Effect.Effect<ChatResponse, ProxyError> =>
-    send(request).pipe(
-      Effect.flatMap((response) => Effect.mapError(response.text, transportError)),
+  const readCompletion = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<ChatResponse, ProxyError> =>
+    Effect.mapError(response.text, transportError).pipe(
       Effect.flatMap((text): Effect.Effect<ChatResponse, ProxyError> => {
         const body = readJson(text)
         if (typeof body !== "object" || body === null) {
           return Effect.fail(new UpstreamProtocolError({ message: `expected a JSON completion, got: ${text.slice(0, 200)}` }))
         }
         const response = body as ChatResponse
-        if (!response.choices?.length && readErrorObject(body)) {
-          return Effect.fail(fromUpstreamErrorObject(readErrorObject(body)))
-        }
-        return Effect.succeed(response)
-      }),
-      Effect.timeoutOrElse({
-        duration: config.firstByteTimeout,
-        orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
+        const error = response.choices?.length ? undefined : readErrorObject(body)
+        return error ? Effect.fail(fromUpstreamErrorObject(error)) : Effect.succeed(response)
       })
     )
 
+  const complete = (request: ChatRequest): Effect.Effect<ChatResponse, ProxyError> => attempt(request, readCompletion)
+
   const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
-    Effect.map(send(request), (response) =>
+    attempt(request, (response) => Effect.succeed(response)).pipe(Effect.map((response) =>
       decodeChunks(
         response.stream.pipe(
           Stream.mapError((error): ProxyError =>
@@ -152,7 +156,7 @@ export const make = Effect.gen(function*() {
           duration: config.idleTimeout,
           orElse: () => Stream.fail(new UpstreamTimeout({ phase: "idle", millis: idleMillis }))
         })
-      ))
+      )))
 
   return Upstream.of({ complete, stream })
 })

@@ -1,0 +1,93 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { ConfigInvalid, envProvider, loadConfig, parseConfig } from "../src/config.ts"
+
+const problem = (raw: Record<string, string>) => {
+  try {
+    parseConfig(raw)
+    return undefined
+  } catch (error) {
+    return (error as ConfigInvalid).message
+  }
+}
+
+describe("configuration", () => {
+  it("has the Python CCProxy's defaults", () => {
+    const config = parseConfig({})
+    expect(config).toMatchObject({
+      baseUrl: "https://api.openai.com/v1",
+      provider: "openai",
+      bigModel: "gpt-5-2025-08-07",
+      smallModel: "gpt-5-mini-2025-08-07",
+      host: "127.0.0.1",
+      port: 11434,
+      logLevel: "info",
+      maxBodyBytes: 32 * 1024 * 1024
+    })
+    expect(Option.isNone(config.apiKey)).toBe(true)
+    expect(Duration.toMillis(config.connectTimeout)).toBe(10_000)
+  })
+
+  it("an OpenRouter key implies OpenRouter's base URL unless one is set", () => {
+    const openrouter = parseConfig({ OPENROUTER_API_KEY: "sk-or-1" })
+    expect(openrouter.baseUrl).toBe("https://openrouter.ai/api/v1")
+    expect(openrouter.provider).toBe("openrouter")
+    expect(Redacted.value(Option.getOrThrow(openrouter.apiKey))).toBe("sk-or-1")
+    expect(parseConfig({ OPENROUTER_API_KEY: "k", OPENAI_BASE_URL: "http://localhost:8000/v1/" }).baseUrl)
+      .toBe("http://localhost:8000/v1")
+    expect(parseConfig({ OPENAI_API_KEY: "a", OPENROUTER_API_KEY: "b" }).baseUrl).toBe("https://api.openai.com/v1")
+  })
+
+  it("keys are Redacted: printing the config never shows them", () => {
+    const config = parseConfig({ OPENAI_API_KEY: "sk-very-secret" })
+    expect(JSON.stringify(config)).not.toContain("sk-very-secret")
+    expect(String(Option.getOrThrow(config.apiKey))).not.toContain("sk-very-secret")
+  })
+
+  it("accepts durations in words or as seconds, and log level aliases", () => {
+    const config = parseConfig({ UPSTREAM_IDLE_TIMEOUT: "90", PING_INTERVAL: "500 millis", LOG_LEVEL: "WARNING" })
+    expect(Duration.toMillis(config.idleTimeout)).toBe(90_000)
+    expect(Duration.toMillis(config.pingInterval)).toBe(500)
+    expect(config.logLevel).toBe("warn")
+  })
+
+  it("rejects bad values with one line naming the variable", () => {
+    expect(problem({ PORT: "eighty" })).toBe("PORT must be an integer from 0 to 65535 (got \"eighty\")")
+    expect(problem({ PORT: "70000" })).toMatch(/^PORT /)
+    expect(problem({ OPENAI_BASE_URL: "api.openai.com" })).toMatch(/^OPENAI_BASE_URL must be an http\(s\) URL/)
+    expect(problem({ LOG_LEVEL: "loud" })).toMatch(/^LOG_LEVEL must be one of/)
+    expect(problem({ UPSTREAM_IDLE_TIMEOUT: "soon" })).toMatch(/^UPSTREAM_IDLE_TIMEOUT must be a positive duration/)
+    expect(problem({ SSL_CERT_FILE: "/nope.pem" })).toMatch(/^SSL_CERT_FILE names a file that does not exist/)
+    for (const message of [problem({ PORT: "x" }), problem({ LOG_LEVEL: "x" })]) expect(message).not.toContain("\n")
+  })
+
+  it.effect("loads through the ConfigProvider; the real environment wins over .env", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ccproxy-env-"))
+      const file = Path.join(dir, ".env")
+      Fs.writeFileSync(file, "BIG_MODEL_NAME=from-dotenv\nSMALL_MODEL_NAME=small-from-dotenv\nPORT=9999\n")
+      process.env.BIG_MODEL_NAME = "from-env"
+      try {
+        const config = yield* loadConfig.pipe(Effect.provideService(ConfigProvider.ConfigProvider, envProvider(file)))
+        expect(config.bigModel).toBe("from-env")
+        expect(config.smallModel).toBe("small-from-dotenv")
+        expect(config.port).toBe(9999)
+      } finally {
+        delete process.env.BIG_MODEL_NAME
+        Fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.effect("a bad value from the provider fails with ConfigInvalid", () =>
+    Effect.gen(function*() {
+      const error = yield* loadConfig.pipe(
+        Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromUnknown({ PORT: "-1" })),
+        Effect.flip
+      )
+      expect(error).toBeInstanceOf(ConfigInvalid)
+      expect(error.message).toMatch(/^PORT /)
+    }))
+})

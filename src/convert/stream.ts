@@ -18,7 +18,7 @@
  * tool_use block's accumulated `input_json_delta`s equal that call's full upstream arguments. A fragment for a call
  * whose block already closed (only possible after its JSON was complete) is dropped.
  */
-import { Clock, Duration, Effect, Stream } from "effect"
+import { Array as Arr, Cause, Clock, Duration, Effect, Pull, Stream } from "effect"
 import { toAnthropicError, UpstreamProtocolError, type ProxyError } from "../errors.ts"
 import type { BlockDelta, ErrorType, ResponseBlock, StreamEvent, Usage } from "../protocol/anthropic.ts"
 import type { Chunk, ChunkToolCall, Usage as UpstreamUsage } from "../protocol/openai.ts"
@@ -207,7 +207,7 @@ export class StreamTranslator {
     this.write(run, text)
   }
 
-  /** Signatures close a thinking run; one that arrives on its own still belongs to that run. */
+  /** A signature ends the thinking run it signs (often in a chunk of its own); with no run open it starts one. */
   private sign(signature: string): void {
     const tail = this.segments[this.segments.length - 1]
     if (tail !== undefined && tail.kind === "thinking" && !tail.sealed) tail.signature = signature
@@ -407,21 +407,35 @@ const deltaOf = (kind: SegmentKind, text: string): BlockDelta => {
 
 /**
  * Upstream chunks → Anthropic events. `message_start` goes out before the upstream's first chunk; the output never
- * fails: upstream errors, early ends and our own defects all end in an `error` event.
+ * fails: upstream errors, early ends and our own defects all end in an `error` event. One pull per upstream read;
+ * once the terminal event is out (an error chunk, say) the upstream is not pulled again, so it is released at once.
  */
 export const toEvents = (ctx: StreamContext) =>
 <E extends ProxyError, R = never>(chunks: Stream.Stream<Chunk, E, R>): Stream.Stream<StreamEvent, never, R> =>
   Stream.suspend(() => {
     const machine = new StreamTranslator(ctx)
-    const body = chunks.pipe(
-      // Stop reading once the terminal event is out (an error chunk), so the upstream call is released at once.
-      Stream.takeWhile(() => !machine.isDone),
-      Stream.mapAccumArray(() => machine, (state, batch) => [state, state.stepAll(batch)]),
-      Stream.concat(Stream.suspend(() => Stream.fromArray(machine.finish()))),
+    const translated = Stream.transformPull(chunks, (pull) =>
+      Effect.sync(() => {
+        let started = false
+        const emit = (events: Array<StreamEvent>) => Arr.isArrayNonEmpty(events) ? Effect.succeed(events) : next
+        const next: Pull.Pull<Arr.NonEmptyReadonlyArray<StreamEvent>, E, void, R> = Effect.suspend(() => {
+          if (!started) {
+            started = true
+            return Effect.succeed(Arr.of(machine.start()))
+          }
+          if (machine.isDone) return Cause.done()
+          return Pull.matchEffect(pull, {
+            onSuccess: (batch) => emit(machine.stepAll(batch)),
+            onFailure: Effect.failCause,
+            onDone: () => emit(machine.finish())
+          })
+        })
+        return next
+      }))
+    return translated.pipe(
       Stream.catch((error: E) => Stream.fromArray(machine.fail(error))),
       Stream.catchDefect(() => Stream.fromArray(machine.failInternally()))
     )
-    return Stream.concat(Stream.succeed(machine.start()), body)
   })
 
 export type PingEvent = Extract<StreamEvent, { type: "ping" }>

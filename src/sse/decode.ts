@@ -54,8 +54,10 @@ export class SseChunkParser {
   }
 
   private feed(text: string, out: Array<Chunk>): void {
-    // A CR at the very end may be the first half of a CRLF: hold it back until the next piece shows.
-    const hasBreak = text.includes(LF) || text.indexOf(CR) !== -1 && text.indexOf(CR) < text.length - 1
+    // A CR at the very end may be the first half of a CRLF: it is held back until the next piece shows.
+    const heldCr = this.partial.length > 0 && this.partial[this.partial.length - 1]!.endsWith(CR)
+    const firstCr = text.indexOf(CR)
+    const hasBreak = text.includes(LF) || (firstCr !== -1 && firstCr < text.length - 1) || (heldCr && text !== "")
     if (!hasBreak) {
       this.partial.push(text)
       return

@@ -144,19 +144,22 @@ export const make = Effect.gen(function*() {
   const complete = (request: ChatRequest): Effect.Effect<ChatResponse, ProxyError> => attempt(request, readCompletion)
 
   const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
-    attempt(request, (response) => Effect.succeed(response)).pipe(Effect.map((response) =>
-      decodeChunks(
-        response.stream.pipe(
-          Stream.mapError((error): ProxyError =>
-            new UpstreamUnreachable({ message: `connection lost mid-stream (${describeTransport(error)})` })
+    attempt(request, Effect.succeed).pipe(
+      Effect.map((response) =>
+        decodeChunks(
+          response.stream.pipe(
+            Stream.mapError((error): ProxyError =>
+              new UpstreamUnreachable({ message: `connection lost mid-stream (${describeTransport(error)})` })
+            ),
+            // On the bytes, not the decoded chunks: SSE comments (OpenRouter's keep-alives) count as activity.
+            Stream.timeoutOrElse({
+              duration: config.idleTimeout,
+              orElse: () => Stream.fail(new UpstreamTimeout({ phase: "idle", millis: idleMillis }))
+            })
           )
         )
-      ).pipe(
-        Stream.timeoutOrElse({
-          duration: config.idleTimeout,
-          orElse: () => Stream.fail(new UpstreamTimeout({ phase: "idle", millis: idleMillis }))
-        })
-      )))
+      )
+    )
 
   return Upstream.of({ complete, stream })
 })

@@ -1,0 +1,920 @@
+import Anthropic from "@anthropic-ai/sdk"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Exit, Fiber, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { readdirSync, readFileSync } from "node:fs"
+import { PLACEHOLDER_SIGNATURE, sanitizeToolId } from "../../src/convert/response.ts"
+import { type StreamContext, StreamTranslator, toEvents, withPings } from "../../src/convert/stream.ts"
+import { UpstreamTimeout } from "../../src/errors.ts"
+import type { StreamEvent } from "../../src/protocol/anthropic.ts"
+import type { Chunk } from "../../src/protocol/openai.ts"
+import { decodeChunks } from "../../src/sse/decode.ts"
+import { encodeEvents } from "../../src/sse/encode.ts"
+import { type Cassette, cassetteBytes, decodeCassette, sseCassette } from "../../src/upstream/cassette.ts"
+
+const ctx: StreamContext = {
+  messageId: "msg_01TEST",
+  clientModel: "claude-sonnet-4-5",
+  toolNames: new Map(),
+  inputTokens: 100
+}
+
+const CASSETTES = new URL("../fixtures/cassettes/", import.meta.url)
+const cassetteNames = readdirSync(CASSETTES).filter((file) => file.endsWith(".json")).map((file) => file.slice(0, -5))
+const loadCassette = (name: string): Cassette =>
+  decodeCassette(JSON.parse(readFileSync(new URL(`${name}.json`, CASSETTES), "utf8")))
+
+/** Lets forked fibers reach their first sleep before the TestClock moves (else they register it late). */
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+})
+
+/** Runs a stream that sleeps (recorded delays, pings) to its end under the TestClock. */
+const runTimed = <A>(stream: Stream.Stream<A>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Stream.runCollect(stream))
+    yield* settle
+    yield* TestClock.adjust("10 minutes")
+    return yield* Fiber.join(fiber)
+  })
+
+const eventsOf = (cassette: Cassette, context: StreamContext = ctx) =>
+  toEvents(context)(decodeChunks(cassetteBytes(cassette)))
+
+const replay = (name: string, context: StreamContext = ctx) => runTimed(eventsOf(loadCassette(name), context))
+
+/** One line per event, enough to see every block boundary, delta and number. */
+const show = (event: StreamEvent): string => {
+  switch (event.type) {
+    case "message_start":
+      return `message_start ${event.message.model} in=${event.message.usage.input_tokens}`
+    case "content_block_start": {
+      const block = event.content_block
+      const detail = block.type === "tool_use"
+        ? ` ${block.id} ${block.name}`
+        : block.type === "redacted_thinking"
+        ? ` ${block.data}`
+        : ""
+      return `start ${event.index} ${block.type}${detail}`
+    }
+    case "content_block_delta": {
+      const delta = event.delta
+      const value = delta.type === "text_delta"
+        ? delta.text
+        : delta.type === "thinking_delta"
+        ? delta.thinking
+        : delta.type === "signature_delta"
+        ? delta.signature
+        : delta.partial_json
+      return `delta ${event.index} ${delta.type} ${value}`
+    }
+    case "content_block_stop":
+      return `stop ${event.index}`
+    case "message_delta": {
+      const usage = event.usage
+      const thinking = usage.output_tokens_details ? ` thinking=${usage.output_tokens_details.thinking_tokens}` : ""
+      return `message_delta ${event.delta.stop_reason} ${event.delta.stop_sequence} in=${usage.input_tokens} out=${usage.output_tokens} read=${usage.cache_read_input_tokens} write=${usage.cache_creation_input_tokens}${thinking}`
+    }
+    case "message_stop":
+      return "message_stop"
+    case "ping":
+      return "ping"
+    case "error":
+      return `error ${event.error.type}: ${event.error.message}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Expected results per cassette
+// ---------------------------------------------------------------------------------------------------------------
+
+const START = "message_start claude-sonnet-4-5 in=100"
+const UNSIGNED = `delta 0 signature_delta ${PLACEHOLDER_SIGNATURE}`
+
+const expectedEvents: Record<string, ReadonlyArray<string>> = {
+  "openai-text": [
+    START,
+    "start 0 text",
+    ...["Hello", "!", " The", " café", " opens", " at", " 8", " —", " see", " you", " there", " ☕"].map((text) =>
+      `delta 0 text_delta ${text}`
+    ),
+    "stop 0",
+    "message_delta end_turn null in=23 out=14 read=0 write=0",
+    "message_stop"
+  ],
+  "openai-parallel-tools": [
+    START,
+    "start 0 text",
+    "delta 0 text_delta I'll",
+    "delta 0 text_delta  read both",
+    "delta 0 text_delta  files.",
+    "stop 0",
+    "start 1 tool_use call_Q2mX7bV1nR4kT8sY0aLc3WdE Read",
+    "delta 1 input_json_delta {\"file",
+    "delta 1 input_json_delta _path\":\"",
+    "delta 1 input_json_delta /repo/src/",
+    "delta 1 input_json_delta main.ts\"}",
+    "stop 1",
+    "start 2 tool_use call_H5pJ9cN3vB6mK1tR7wXz2QyA Read",
+    "delta 2 input_json_delta {\"file_path\":",
+    "delta 2 input_json_delta \"/repo/README",
+    "delta 2 input_json_delta .md\"}",
+    "stop 2",
+    "message_delta tool_use null in=209 out=61 read=4608 write=0",
+    "message_stop"
+  ],
+  // Call 0 streams live; call 1's fragments wait while call 0 is open, then go out in one delta.
+  "vllm-parallel-tools-interleaved": [
+    START,
+    "start 0 tool_use chatcmpl-tool-5f1c0e9a2b7d4c38 Grep",
+    "delta 0 input_json_delta {\"pattern\": \"",
+    "delta 0 input_json_delta TODO\\\\(",
+    "delta 0 input_json_delta \", \"path\": \"src\"",
+    "delta 0 input_json_delta , \"-n\": true}",
+    "stop 0",
+    "start 1 tool_use chatcmpl-tool-8a3e6d1f0c9b4e72 Glob",
+    "delta 1 input_json_delta {\"pattern\": \"src/**/*.ts\"}",
+    "stop 1",
+    "message_delta tool_use null in=3120 out=58 read=0 write=0",
+    "message_stop"
+  ],
+  "gemini-parallel-tools-index0": [
+    START,
+    "start 0 text",
+    "delta 0 text_delta Checking both cities.",
+    "stop 0",
+    "start 1 tool_use function-call-10739282711386547519 get_weather",
+    "delta 1 input_json_delta {\"city\":\"Paris\",\"unit\":\"celsius\"}",
+    "stop 1",
+    "start 2 tool_use function-call-10739282711386547520 get_weather",
+    "delta 2 input_json_delta {\"city\":\"Tokyo\",\"unit\":\"celsius\"}",
+    "stop 2",
+    "message_delta tool_use null in=268 out=41 read=0 write=0",
+    "message_stop"
+  ],
+  "gemini-parallel-tools-no-index": [
+    START,
+    "start 0 tool_use function-call-4473186395870651013 Bash",
+    "delta 0 input_json_delta {\"command\":\"git status --short\",\"description\":\"Show changed files\"}",
+    "stop 0",
+    "start 1 tool_use function-call-4473186395870651014 Bash",
+    "delta 1 input_json_delta {\"command\":\"git log --oneline -5\",\"description\":\"Show recent commits\"}",
+    "stop 1",
+    "message_delta tool_use null in=1030 out=64 read=4090 write=0 thinking=147",
+    "message_stop"
+  ],
+  "ollama-tool-stop": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta The user",
+    "delta 0 thinking_delta  wants the file list",
+    "delta 0 thinking_delta , so I'll run ls.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 tool_use call_k3p9x2mw Bash",
+    "delta 1 input_json_delta {\"command\":\"ls -la\",\"description\":\"List files in the current directory\"}",
+    "stop 1",
+    "message_delta tool_use null in=1893 out=52 read=0 write=0",
+    "message_stop"
+  ],
+  "deepseek-reasoning": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta We",
+    "delta 0 thinking_delta  need",
+    "delta 0 thinking_delta  17 × 23",
+    "delta 0 thinking_delta  = 391.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta 17",
+    "delta 1 text_delta  ×",
+    "delta 1 text_delta  23 = **391**",
+    "stop 1",
+    "message_delta end_turn null in=132 out=187 read=1280 write=0 thinking=121",
+    "message_stop"
+  ],
+  "deepseek-slow-pings": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta Let me think about the edge cases first.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta Here is the plan.",
+    "stop 1",
+    "message_delta end_turn null in=132 out=22 read=1280 write=0 thinking=9",
+    "message_stop"
+  ],
+  "openrouter-reasoning-signature": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta The user asks",
+    "delta 0 thinking_delta  for the capital of Australia.",
+    "delta 0 thinking_delta  It's Canberra, not Sydney.",
+    "delta 0 signature_delta EqgBCkYIBRgCKkDbu0Vd4Q2NQ8p9V2lqkS0n7m3FhX1cTz6rJ0yW5eGaP8uLbK4dHs9oC2iM7vR1tE3nY6wZ0xA5qU8jF1BEgxS3kR7vN2pL9mQ4tWoaDN1bY8cX6zK0jH5gEiIw",
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta The capital",
+    "delta 1 text_delta  of Australia is **Canberra**.",
+    "stop 1",
+    "message_delta end_turn null in=64 out=96 read=2048 write=300 thinking=41",
+    "message_stop"
+  ],
+  "openrouter-midstream-error": [
+    START,
+    "start 0 text",
+    "delta 0 text_delta Sure, here is",
+    "delta 0 text_delta  the first part",
+    "stop 0",
+    "error api_error: Provider disconnected unexpectedly"
+  ],
+  "openai-abrupt-close": [
+    START,
+    "start 0 text",
+    "delta 0 text_delta Step 1:",
+    "delta 0 text_delta  install the",
+    "delta 0 text_delta  dependencies",
+    "stop 0",
+    "error overloaded_error: Upstream unreachable: connection reset by upstream"
+  ],
+  "vllm-stop-sequence": [
+    START,
+    "start 0 text",
+    "delta 0 text_delta SELECT",
+    "delta 0 text_delta  name FROM users",
+    "delta 0 text_delta ;",
+    "stop 0",
+    "message_delta stop_sequence ``` in=88 out=8 read=0 write=0",
+    "message_stop"
+  ]
+}
+
+/** The complete arguments each cassette's upstream sent, call by call (read off the recording, not the code). */
+const expectedToolInputs: Record<string, ReadonlyArray<unknown>> = {
+  "openai-parallel-tools": [{ file_path: "/repo/src/main.ts" }, { file_path: "/repo/README.md" }],
+  "vllm-parallel-tools-interleaved": [{ pattern: "TODO\\(", path: "src", "-n": true }, { pattern: "src/**/*.ts" }],
+  "gemini-parallel-tools-index0": [{ city: "Paris", unit: "celsius" }, { city: "Tokyo", unit: "celsius" }],
+  "gemini-parallel-tools-no-index": [
+    { command: "git status --short", description: "Show changed files" },
+    { command: "git log --oneline -5", description: "Show recent commits" }
+  ],
+  "ollama-tool-stop": [{ command: "ls -la", description: "List files in the current directory" }]
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Invariants every client relies on
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Accumulated {
+  readonly type: string
+  text: string
+}
+
+/** Checks the Anthropic stream grammar (PROTOCOL.md §B.2) and returns each block's accumulated content. */
+const checkGrammar = (events: ReadonlyArray<StreamEvent>): Array<Accumulated> => {
+  const blocks: Array<Accumulated> = []
+  const real = events.filter((event) => event.type !== "ping")
+  expect(real[0]?.type).toBe("message_start")
+  const last = real[real.length - 1]
+  expect(["message_stop", "error"]).toContain(last?.type)
+  let open: number | undefined
+  let sawMessageDelta = false
+  real.forEach((event, position) => {
+    switch (event.type) {
+      case "message_start":
+        expect(position).toBe(0)
+        expect(event.message.content).toEqual([])
+        expect(event.message.stop_reason).toBeNull()
+        break
+      case "content_block_start":
+        expect(open).toBeUndefined()
+        expect(event.index).toBe(blocks.length)
+        expect(Object.keys(event)).toEqual(["type", "index", "content_block"])
+        open = event.index
+        blocks.push({ type: event.content_block.type, text: "" })
+        break
+      case "content_block_delta": {
+        expect(event.index).toBe(open)
+        const block = blocks[event.index]!
+        const allowed: Record<string, ReadonlyArray<string>> = {
+          text: ["text_delta"],
+          thinking: ["thinking_delta", "signature_delta"],
+          tool_use: ["input_json_delta"],
+          redacted_thinking: []
+        }
+        expect(allowed[block.type]).toContain(event.delta.type)
+        if (event.delta.type === "text_delta") block.text += event.delta.text
+        if (event.delta.type === "thinking_delta") block.text += event.delta.thinking
+        if (event.delta.type === "input_json_delta") block.text += event.delta.partial_json
+        break
+      }
+      case "content_block_stop":
+        expect(event.index).toBe(open)
+        open = undefined
+        break
+      case "message_delta":
+        expect(open).toBeUndefined()
+        expect(sawMessageDelta).toBe(false)
+        sawMessageDelta = true
+        break
+      case "message_stop":
+        expect(sawMessageDelta).toBe(true)
+        expect(position).toBe(real.length - 1)
+        break
+      case "error":
+        expect(open).toBeUndefined()
+        expect(position).toBe(real.length - 1)
+        break
+    }
+  })
+  return blocks
+}
+
+/** Plays the encoded bytes to the official SDK's stream accumulator, as Claude Code would receive them. */
+const sdkFinalMessage = (bytes: ReadonlyArray<Uint8Array>) => {
+  const client = new Anthropic({
+    apiKey: "test",
+    maxRetries: 0,
+    fetch: async () =>
+      new Response(new Blob(bytes.map((b) => new Uint8Array(b))).stream(), {
+        status: 200,
+        headers: { "content-type": "text/event-stream", "request-id": "req_test" }
+      })
+  })
+  return client.messages.stream({ model: "claude-sonnet-4-5", max_tokens: 1024, messages: [{ role: "user", content: "hi" }] })
+    .finalMessage()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cassettes
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("toEvents on recorded upstream streams", () => {
+  it("has an expected event sequence for every cassette", () => {
+    expect(cassetteNames.sort()).toEqual(Object.keys(expectedEvents).sort())
+  })
+
+  for (const name of Object.keys(expectedEvents)) {
+    it.effect(`${name}: exact event sequence`, () =>
+      Effect.gen(function*() {
+        const events = yield* replay(name)
+        expect(events.map(show)).toEqual(expectedEvents[name])
+      }))
+
+    it.effect(`${name}: stream grammar, tool inputs, and the Anthropic SDK accepts it`, () =>
+      Effect.gen(function*() {
+        const events = yield* replay(name)
+        const blocks = checkGrammar(events)
+        const toolInputs = blocks.filter((block) => block.type === "tool_use").map((block) => JSON.parse(block.text))
+        expect(toolInputs).toEqual(expectedToolInputs[name] ?? [])
+        for (const input of toolInputs) expect(input).toBeTypeOf("object")
+
+        const bytes = yield* Stream.runCollect(encodeEvents(Stream.fromArray(events)))
+        const final = yield* Effect.promise(() => sdkFinalMessage(bytes).then((message) => ({ message }), (error) => ({ error })))
+        const last = events[events.length - 1]!
+        if (last.type === "error") {
+          expect("error" in final && (final.error as { error?: unknown }).error).toEqual({ type: "error", error: last.error })
+        } else {
+          expect("message" in final).toBe(true)
+          const message = (final as { message: Anthropic.Message }).message
+          expect(message.content.map((block) => block.type)).toEqual(blocks.map((block) => block.type))
+          expect(message.content.filter((block) => block.type === "tool_use").map((block) => block.input)).toEqual(
+            expectedToolInputs[name] ?? []
+          )
+          const delta = events.find((event) => event.type === "message_delta")
+          expect(delta?.type === "message_delta" && message.stop_reason).toBe(
+            delta?.type === "message_delta" && delta.delta.stop_reason
+          )
+        }
+      }))
+  }
+
+  it.effect("exact events, in full, for a whole-call Gemini answer", () =>
+    Effect.gen(function*() {
+      const events = yield* replay("gemini-parallel-tools-no-index", {
+        ...ctx,
+        toolNames: new Map([["Bash", "Bash"]])
+      })
+      expect(events).toEqual([
+        {
+          type: "message_start",
+          message: {
+            id: "msg_01TEST",
+            type: "message",
+            role: "assistant",
+            model: "claude-sonnet-4-5",
+            content: [],
+            stop_reason: null,
+            stop_sequence: null,
+            usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
+          }
+        },
+        {
+          type: "content_block_start",
+          index: 0,
+          content_block: { type: "tool_use", id: "function-call-4473186395870651013", name: "Bash", input: {} }
+        },
+        {
+          type: "content_block_delta",
+          index: 0,
+          delta: {
+            type: "input_json_delta",
+            partial_json: "{\"command\":\"git status --short\",\"description\":\"Show changed files\"}"
+          }
+        },
+        { type: "content_block_stop", index: 0 },
+        {
+          type: "content_block_start",
+          index: 1,
+          content_block: { type: "tool_use", id: "function-call-4473186395870651014", name: "Bash", input: {} }
+        },
+        {
+          type: "content_block_delta",
+          index: 1,
+          delta: {
+            type: "input_json_delta",
+            partial_json: "{\"command\":\"git log --oneline -5\",\"description\":\"Show recent commits\"}"
+          }
+        },
+        { type: "content_block_stop", index: 1 },
+        {
+          type: "message_delta",
+          delta: { stop_reason: "tool_use", stop_sequence: null },
+          usage: {
+            input_tokens: 1030,
+            output_tokens: 64,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 4090,
+            output_tokens_details: { thinking_tokens: 147 }
+          }
+        },
+        { type: "message_stop" }
+      ])
+    }))
+
+  it.effect("exact events, in full, for a connection that breaks mid-answer", () =>
+    Effect.gen(function*() {
+      const events = yield* replay("openai-abrupt-close")
+      expect(events.slice(1)).toEqual([
+        { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+        { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Step 1:" } },
+        { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: " install the" } },
+        { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: " dependencies" } },
+        { type: "content_block_stop", index: 0 },
+        {
+          type: "error",
+          error: { type: "overloaded_error", message: "Upstream unreachable: connection reset by upstream" }
+        }
+      ])
+    }))
+
+  it.effect("maps tool names back to the client's original names", () =>
+    Effect.gen(function*() {
+      const events = yield* replay("openai-parallel-tools", { ...ctx, toolNames: new Map([["Read", "mcp__fs__read.file"]]) })
+      const names = events.flatMap((event) =>
+        event.type === "content_block_start" && event.content_block.type === "tool_use" ? [event.content_block.name] : []
+      )
+      expect(names).toEqual(["mcp__fs__read.file", "mcp__fs__read.file"])
+    }))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// The state machine, chunk by chunk
+// ---------------------------------------------------------------------------------------------------------------
+
+type Delta = NonNullable<NonNullable<Chunk["choices"]>[number]["delta"]>
+
+const chunk = (delta: Delta, finish: string | null = null, extra: Partial<Chunk> = {}): Chunk => ({
+  id: "chatcmpl-unit",
+  choices: [{ index: 0, delta, finish_reason: finish }],
+  ...extra
+})
+const finish = (reason: string) => chunk({}, reason)
+const usageChunk = (prompt: number, completion: number): Chunk => ({
+  choices: [],
+  usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+})
+
+/** Everything after message_start, for chunks fed one by one and then a clean end. */
+const translate = (chunks: ReadonlyArray<Chunk>, context: StreamContext = ctx): Array<string> => {
+  const machine = new StreamTranslator(context)
+  const events = [machine.start(), ...chunks.flatMap((c) => machine.step(c)), ...machine.finish()]
+  checkGrammar(events)
+  return events.slice(1).map(show)
+}
+
+describe("StreamTranslator", () => {
+  describe("bugs of the Python seed", () => {
+    it("a text answer in several chunks is ONE text block at index 0, started once and stopped once", () => {
+      expect(translate([
+        chunk({ role: "assistant", content: "" }),
+        chunk({ content: "Hel" }),
+        chunk({ content: "lo " }),
+        chunk({ content: "world" }),
+        finish("stop")
+      ])).toEqual([
+        "start 0 text",
+        "delta 0 text_delta Hel",
+        "delta 0 text_delta lo ",
+        "delta 0 text_delta world",
+        "stop 0",
+        "message_delta end_turn null in=100 out=3 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("argument fragments that carry only an index go to their own call, never to a phantom id-less block", () => {
+      const events = translate([
+        chunk({ tool_calls: [{ index: 0, id: "call_a", type: "function", function: { name: "Read", arguments: "" } }] }),
+        chunk({ tool_calls: [{ index: 0, id: null, function: { arguments: "{\"file_path\":\"/a\"}" } }] }),
+        chunk({ tool_calls: [{ index: 1, id: "call_b", type: "function", function: { name: "Read", arguments: "" } }] }),
+        chunk({ tool_calls: [{ index: 1, id: null, function: { arguments: "{\"file_path\":\"/b\"}" } }] }),
+        finish("tool_calls")
+      ])
+      expect(events).toEqual([
+        "start 0 tool_use call_a Read",
+        "delta 0 input_json_delta {\"file_path\":\"/a\"}",
+        "stop 0",
+        "start 1 tool_use call_b Read",
+        "delta 1 input_json_delta {\"file_path\":\"/b\"}",
+        "stop 1",
+        "message_delta tool_use null in=100 out=9 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("blocks start under `content_block` (not `content`) and every delta is typed", () => {
+      const machine = new StreamTranslator(ctx)
+      const events = [
+        ...machine.step(chunk({ reasoning_content: "hmm" })),
+        ...machine.step(chunk({ content: "hi" })),
+        ...machine.step(chunk({ tool_calls: [{ index: 0, id: "call_1", function: { name: "Read", arguments: "{}" } }] })),
+        ...machine.step(finish("tool_calls")),
+        ...machine.finish()
+      ]
+      for (const event of events) {
+        if (event.type === "content_block_start") {
+          expect(event).toHaveProperty("content_block")
+          expect(event).not.toHaveProperty("content")
+        }
+        if (event.type === "content_block_delta") {
+          expect(["text_delta", "thinking_delta", "signature_delta", "input_json_delta"]).toContain(event.delta.type)
+        }
+      }
+      expect(events.filter((event) => event.type === "content_block_start").map((event) =>
+        event.type === "content_block_start" && event.content_block
+      )).toEqual([
+        { type: "thinking", thinking: "", signature: "" },
+        { type: "text", text: "" },
+        { type: "tool_use", id: "call_1", name: "Read", input: {} }
+      ])
+    })
+
+    it("thinking never swallows the answer: reasoning goes to thinking, content to text", () => {
+      expect(translate([
+        chunk({ role: "assistant", content: null, reasoning_content: "" }),
+        chunk({ content: null, reasoning_content: "Think." }),
+        chunk({ content: "Answer.", reasoning_content: null }),
+        finish("stop")
+      ])).toEqual([
+        "start 0 thinking",
+        "delta 0 thinking_delta Think.",
+        UNSIGNED,
+        "stop 0",
+        "start 1 text",
+        "delta 1 text_delta Answer.",
+        "stop 1",
+        "message_delta end_turn null in=100 out=4 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("message_start has content: [], the client's model, and the estimate", () => {
+      expect(new StreamTranslator(ctx).start()).toEqual({
+        type: "message_start",
+        message: {
+          id: "msg_01TEST",
+          type: "message",
+          role: "assistant",
+          model: "claude-sonnet-4-5",
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
+        }
+      })
+    })
+  })
+
+  describe("tool calls", () => {
+    it("starts a new call for a new id at a known index (Kimi-style ids are sanitized)", () => {
+      expect(translate([
+        chunk({ tool_calls: [{ index: 0, id: "functions.Read:0", function: { name: "Read", arguments: "{\"file_path\":" } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { arguments: "\"/a\"}" } }] }),
+        chunk({ tool_calls: [{ index: 0, id: "functions.Grep:1", function: { name: "Grep", arguments: "{\"pattern\":\"x\"}" } }] }),
+        finish("tool_calls")
+      ])).toEqual([
+        `start 0 tool_use ${sanitizeToolId("functions.Read:0")} Read`,
+        "delta 0 input_json_delta {\"file_path\":",
+        "delta 0 input_json_delta \"/a\"}",
+        "stop 0",
+        `start 1 tool_use ${sanitizeToolId("functions.Grep:1")} Grep`,
+        "delta 1 input_json_delta {\"pattern\":\"x\"}",
+        "stop 1",
+        "message_delta tool_use null in=100 out=9 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("continues the latest call when a fragment has neither index nor id, and synthesizes missing ids", () => {
+      expect(translate([
+        chunk({ tool_calls: [{ function: { name: "Bash", arguments: "{\"command\":" } }] }),
+        chunk({ tool_calls: [{ function: { arguments: "\"ls\"}" } }] }),
+        chunk({ tool_calls: [{ index: 3, function: { name: "Read", arguments: "{}" } }] }),
+        finish("stop")
+      ])).toEqual([
+        "start 0 tool_use toolu_01TEST_0 Bash",
+        "delta 0 input_json_delta {\"command\":",
+        "delta 0 input_json_delta \"ls\"}",
+        "stop 0",
+        "start 1 tool_use toolu_01TEST_1 Read",
+        "delta 1 input_json_delta {}",
+        "stop 1",
+        "message_delta tool_use null in=100 out=5 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("holds a call's block until its name is known, then sends what it buffered in one delta", () => {
+      expect(translate([
+        chunk({ tool_calls: [{ index: 0, id: "call_x", function: { arguments: "{\"a\":" } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { name: "Edit", arguments: "1}" } }] }),
+        finish("tool_calls")
+      ])).toEqual([
+        "start 0 tool_use call_x Edit",
+        "delta 0 input_json_delta {\"a\":1}",
+        "stop 0",
+        "message_delta tool_use null in=100 out=2 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("keeps text that arrives while a call is still open for after that call", () => {
+      expect(translate([
+        chunk({ tool_calls: [{ index: 0, id: "call_a", function: { name: "Write", arguments: "{\"content\":\"x" } }] }),
+        chunk({ content: "\n\nDone." }),
+        chunk({ tool_calls: [{ index: 0, function: { arguments: "y\"}" } }] }),
+        finish("tool_calls")
+      ])).toEqual([
+        "start 0 tool_use call_a Write",
+        "delta 0 input_json_delta {\"content\":\"x",
+        "delta 0 input_json_delta y\"}",
+        "stop 0",
+        "start 1 text",
+        "delta 1 text_delta \n\nDone.",
+        "stop 1",
+        "message_delta tool_use null in=100 out=6 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("emits a call whose arguments never form complete JSON when the answer finishes", () => {
+      expect(translate([
+        chunk({ tool_calls: [{ index: 0, id: "call_a", function: { name: "Bash", arguments: "{\"command\":\"l" } }] }),
+        chunk({ tool_calls: [{ index: 1, id: "call_b", function: { name: "Read", arguments: "{}" } }] }),
+        finish("length")
+      ])).toEqual([
+        "start 0 tool_use call_a Bash",
+        "delta 0 input_json_delta {\"command\":\"l",
+        "stop 0",
+        "start 1 tool_use call_b Read",
+        "delta 1 input_json_delta {}",
+        "stop 1",
+        "message_delta tool_use null in=100 out=4 read=0 write=0",
+        "message_stop"
+      ])
+    })
+  })
+
+  describe("reasoning", () => {
+    it("turns encrypted reasoning details into a redacted_thinking block", () => {
+      expect(translate([
+        chunk({ reasoning: "Plan.", reasoning_details: [{ type: "reasoning.text", text: "Plan." }] }),
+        chunk({ reasoning_details: [{ type: "reasoning.encrypted", data: "gAAAAABo-opaque" }] }),
+        chunk({ content: "Done." }),
+        finish("stop")
+      ])).toEqual([
+        "start 0 thinking",
+        "delta 0 thinking_delta Plan.",
+        UNSIGNED,
+        "stop 0",
+        "start 1 redacted_thinking gAAAAABo-opaque",
+        "stop 1",
+        "start 2 text",
+        "delta 2 text_delta Done.",
+        "stop 2",
+        "message_delta end_turn null in=100 out=3 read=0 write=0",
+        "message_stop"
+      ])
+    })
+  })
+
+  describe("stop reason and usage", () => {
+    it("maps a refusal to text and stop_reason refusal", () => {
+      expect(translate([chunk({ refusal: "I can't help with that." }), finish("stop")])).toEqual([
+        "start 0 text",
+        "delta 0 text_delta I can't help with that.",
+        "stop 0",
+        "message_delta refusal null in=100 out=6 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it.each([["length", "max_tokens"], ["content_filter", "refusal"], ["stop", "end_turn"], ["weird", "end_turn"]])(
+      "finish_reason %s → %s",
+      (reason, expected) => {
+        const events = translate([chunk({ content: "x" }), finish(reason), usageChunk(10, 1)])
+        expect(events.at(-2)).toBe(`message_delta ${expected} null in=10 out=1 read=0 write=0`)
+      }
+    )
+
+    it("reads the usage chunk that follows finish_reason, and estimates when there is none", () => {
+      expect(translate([chunk({ content: "12345678" }), finish("stop"), usageChunk(57, 3)]).at(-2))
+        .toBe("message_delta end_turn null in=57 out=3 read=0 write=0")
+      expect(translate([chunk({ content: "12345678" }), finish("stop")]).at(-2))
+        .toBe("message_delta end_turn null in=100 out=2 read=0 write=0")
+    })
+  })
+
+  describe("ends", () => {
+    it("reports an upstream that ends without finish_reason as an error", () => {
+      expect(translate([chunk({ content: "Half" })])).toEqual([
+        "start 0 text",
+        "delta 0 text_delta Half",
+        "stop 0",
+        "error api_error: Upstream protocol error: upstream closed the stream before finishing"
+      ])
+    })
+
+    it("completes normally when the upstream fails after finish_reason (only the usage is lost)", () => {
+      const machine = new StreamTranslator(ctx)
+      machine.step(chunk({ content: "All of it." }))
+      machine.step(finish("stop"))
+      expect(machine.fail(new UpstreamTimeout({ phase: "idle", millis: 1000 })).map(show)).toEqual([
+        "message_delta end_turn null in=100 out=3 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("closes an open thinking block (signature first) before the error event", () => {
+      const machine = new StreamTranslator(ctx)
+      machine.step(chunk({ reasoning_content: "Hmm" }))
+      expect(machine.fail(new UpstreamTimeout({ phase: "idle", millis: 30000 })).map(show)).toEqual([
+        UNSIGNED,
+        "stop 0",
+        "error timeout_error: Upstream stream was silent for more than 30000 ms"
+      ])
+      expect(machine.isDone).toBe(true)
+      expect(machine.finish()).toEqual([])
+    })
+
+    it("ends on finish_reason error even without an error object, and ignores anything after", () => {
+      const machine = new StreamTranslator(ctx)
+      const events = [
+        ...machine.step(chunk({ content: "Par" })),
+        ...machine.step(chunk({ content: "" }, "error")),
+        ...machine.step(chunk({ content: "more" })),
+        ...machine.finish()
+      ]
+      expect(events.map(show)).toEqual([
+        "start 0 text",
+        "delta 0 text_delta Par",
+        "stop 0",
+        "error api_error: upstream stopped with an error"
+      ])
+    })
+
+    it("ignores choices other than the first", () => {
+      expect(translate([
+        { choices: [{ index: 1, delta: { content: "other" } }] },
+        chunk({ content: "mine" }),
+        finish("stop")
+      ])).toEqual([
+        "start 0 text",
+        "delta 0 text_delta mine",
+        "stop 0",
+        "message_delta end_turn null in=100 out=1 read=0 write=0",
+        "message_stop"
+      ])
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Stream wiring
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("toEvents", () => {
+  it.effect("sends message_start before the upstream's first chunk", () =>
+    Effect.gen(function*() {
+      const first = yield* Stream.runHead(toEvents(ctx)(Stream.never))
+      expect(first._tag === "Some" && first.value.type).toBe("message_start")
+    }))
+
+  it.effect("never fails: an upstream timeout becomes an error event", () =>
+    Effect.gen(function*() {
+      const chunks = Stream.concat(Stream.make(chunk({ content: "a" })), Stream.fail(new UpstreamTimeout({ phase: "idle", millis: 5 })))
+      const exit = yield* Effect.exit(Stream.runCollect(toEvents(ctx)(chunks)))
+      expect(Exit.isSuccess(exit) && exit.value.map(show).slice(1)).toEqual([
+        "start 0 text",
+        "delta 0 text_delta a",
+        "stop 0",
+        "error timeout_error: Upstream stream was silent for more than 5 ms"
+      ])
+    }))
+
+  it.effect("never fails: a defect becomes an api_error event", () =>
+    Effect.gen(function*() {
+      const chunks = Stream.concat(Stream.make(chunk({ content: "a" })), Stream.die(new Error("boom")))
+      const events = yield* Stream.runCollect(toEvents(ctx)(chunks))
+      expect(events.map(show).at(-1)).toBe("error api_error: internal error while converting the upstream stream")
+    }))
+
+  it.effect("reports a clean end without finish_reason or [DONE]", () =>
+    Effect.gen(function*() {
+      const cassette = sseCassette("early-end", [chunk({ content: "Half" })], { done: false })
+      const events = yield* runTimed(eventsOf(cassette))
+      expect(events.map(show).at(-1)).toBe("error api_error: Upstream protocol error: upstream closed the stream before finishing")
+    }))
+
+  it.effect("stops reading the upstream after an error chunk", () =>
+    Effect.gen(function*() {
+      const chunks = Stream.concat(Stream.make(chunk({ content: "a" }), chunk({}, "error")), Stream.never)
+      const events = yield* Stream.runCollect(toEvents(ctx)(chunks))
+      expect(events.map(show).at(-1)).toBe("error api_error: upstream stopped with an error")
+    }))
+})
+
+describe("withPings", () => {
+  const stamped = <A extends { readonly type: string }>(stream: Stream.Stream<A>, since: number) =>
+    stream.pipe(Stream.mapEffect((event) => Effect.map(Clock.currentTimeMillis, (now) => `${now - since} ${event.type}`)))
+
+  it.effect("pings only while the upstream is silent, from the last event on", () =>
+    Effect.gen(function*() {
+      const events = yield* runTimed(eventsOf(loadCassette("deepseek-slow-pings")).pipe(withPings("5 seconds")))
+      const withoutPings = events.filter((event) => event.type !== "ping")
+      expect(withoutPings.map(show)).toEqual(expectedEvents["deepseek-slow-pings"])
+      expect(events.map((event) => event.type)).toEqual([
+        "message_start",
+        "ping",
+        "ping",
+        "content_block_start",
+        "content_block_delta",
+        "ping",
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop"
+      ])
+      const startedAt = yield* Clock.currentTimeMillis
+      const times = yield* runTimed(stamped(eventsOf(loadCassette("deepseek-slow-pings")).pipe(withPings("5 seconds")), startedAt))
+      // Thinking starts at 13.1 s and the answer at 20.1 s (the cassette's delays).
+      expect(times.filter((line) => line.endsWith("ping"))).toEqual(["5000 ping", "10000 ping", "18100 ping"])
+    }))
+
+  it.effect("adds nothing to a chatty stream", () =>
+    Effect.gen(function*() {
+      const events = yield* runTimed(eventsOf(loadCassette("openai-text")).pipe(withPings("5 seconds")))
+      expect(events.map(show)).toEqual(expectedEvents["openai-text"])
+    }))
+
+  it.effect("ends with the source, without waiting for the timer", () =>
+    Effect.gen(function*() {
+      const events = yield* Stream.runCollect(Stream.make({ type: "message_stop" as const }).pipe(withPings("1 hour")))
+      expect(events).toEqual([{ type: "message_stop" }])
+    }))
+
+  it.effect("stops the source and the timer when the client goes away", () =>
+    Effect.gen(function*() {
+      let sourceClosed = false
+      const source = Stream.concat(Stream.make({ type: "message_start" as const }), Stream.never).pipe(
+        Stream.ensuring(Effect.sync(() => {
+          sourceClosed = true
+        }))
+      )
+      const events = yield* runTimed(source.pipe(withPings("1 second"), Stream.take(3)))
+      expect(events.map((event) => event.type)).toEqual(["message_start", "ping", "ping"])
+      expect(sourceClosed).toBe(true)
+    }))
+
+  it.effect("is off for a zero interval", () =>
+    Effect.gen(function*() {
+      const source = Stream.make({ type: "message_stop" as const })
+      expect(withPings(0)(source)).toBe(source)
+      expect(yield* Stream.runCollect(withPings("0 millis")(source))).toEqual([{ type: "message_stop" }])
+    }))
+})

@@ -92,50 +92,40 @@ export interface ErrorObject {
   metadata?: Record<string, unknown> | null
 }
 
-export interface ChatResponse {
+/** What an assistant message (whole, or one stream delta of it) may carry, across vendors. */
+export interface AssistantOutput<Call> {
+  role?: string | null
+  content?: string | null
+  refusal?: string | null
+  /** DeepSeek, xAI grok-3-mini, older vLLM. */
+  reasoning_content?: string | null
+  /** OpenRouter, newer vLLM. */
+  reasoning?: string | null
+  /** OpenRouter's structured reasoning, with signatures. */
+  reasoning_details?: Array<ReasoningDetail> | null
+  tool_calls?: Array<Call> | null
+}
+
+interface Choice {
+  index?: number
+  finish_reason?: string | null
+  /** vLLM: the matched stop string (or stop token id) when finish_reason is "stop". */
+  stop_reason?: string | number | null
+}
+
+/** The envelope shared by whole completions and stream chunks. */
+interface Envelope<C> {
   id?: string | null
   model?: string | null
-  choices?: Array<{
-    index?: number
-    finish_reason?: string | null
-    /** vLLM: the matched stop string (or stop token id) when finish_reason is "stop". */
-    stop_reason?: string | number | null
-    message?: {
-      role?: string
-      content?: string | null
-      refusal?: string | null
-      reasoning_content?: string | null
-      reasoning?: string | null
-      reasoning_details?: Array<ReasoningDetail> | null
-      tool_calls?: Array<ResponseToolCall> | null
-    } | null
-  }> | null
+  choices?: Array<C> | null
   usage?: Usage | null
   error?: ErrorObject | null
 }
+
+export type ChatResponse = Envelope<Choice & { message?: AssistantOutput<ResponseToolCall> | null }>
 
 export interface ChunkToolCall extends ResponseToolCall {
   index?: number | null
 }
 
-export interface Chunk {
-  id?: string | null
-  model?: string | null
-  choices?: Array<{
-    index?: number
-    finish_reason?: string | null
-    /** vLLM: the matched stop string (or stop token id) when finish_reason is "stop". */
-    stop_reason?: string | number | null
-    delta?: {
-      role?: string | null
-      content?: string | null
-      refusal?: string | null
-      reasoning_content?: string | null
-      reasoning?: string | null
-      reasoning_details?: Array<ReasoningDetail> | null
-      tool_calls?: Array<ChunkToolCall> | null
-    } | null
-  }> | null
-  usage?: Usage | null
-  error?: ErrorObject | null
-}
+export type Chunk = Envelope<Choice & { delta?: AssistantOutput<ChunkToolCall> | null }>

@@ -1,0 +1,21 @@
+/** What the request converters (request.ts, messages.ts, tools.ts) share while they walk one request. */
+import { InvalidRequest } from "../errors.ts"
+import type { ModelCapabilities, Provider } from "./models.ts"
+
+export interface Target {
+  readonly model: string
+  readonly provider: Provider
+}
+
+export interface Context {
+  readonly target: Target
+  readonly caps: ModelCapabilities
+  /** Client tool name → upstream tool name. */
+  readonly toolNames: ReadonlyMap<string, string>
+  readonly notes: Set<string>
+}
+
+/** Conversion failures are thrown deep inside the walk and turned into a Result at the single entry point. */
+export const reject = (message: string): never => {
+  throw new InvalidRequest({ message })
+}

@@ -34,8 +34,8 @@ export interface ProxyConfigShape {
   /** Sent to OpenRouter for app attribution. */
   readonly referer: string
   readonly appName: string
-  /** Extra CA certificates (PEM file) to trust for the upstream, e.g. a private vLLM behind an internal CA. */
-  readonly caFile: string | undefined
+  /** Extra CA certificates (PEM, read from SSL_CERT_FILE) to trust for the upstream, e.g. a private vLLM. */
+  readonly caCertificates: string | undefined
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -130,12 +130,20 @@ const parseBaseUrl = (raw: RawEnv, usingOpenRouterKey: boolean): string => {
   throw new ConfigInvalid({ variable: "OPENAI_BASE_URL", problem: `must be an http(s) URL (got "${text}")` })
 }
 
-const parseCaFile = (raw: RawEnv): string | undefined => {
+const readCaFile = (raw: RawEnv): string | undefined => {
   const file = raw.SSL_CERT_FILE
-  if (file !== undefined && !Fs.existsSync(file)) {
-    throw new ConfigInvalid({ variable: "SSL_CERT_FILE", problem: `names a file that does not exist: ${file}` })
+  if (file === undefined) return undefined
+  let pem: string
+  try {
+    pem = Fs.readFileSync(file, "utf8")
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "names a file that does not exist" : "cannot be read"
+    throw new ConfigInvalid({ variable: "SSL_CERT_FILE", problem: `${reason}: ${file}` })
   }
-  return file
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigInvalid({ variable: "SSL_CERT_FILE", problem: `holds no PEM certificate: ${file}` })
+  }
+  return pem
 }
 
 /** Pure: raw variables → typed config, or the first problem found. */
@@ -167,7 +175,7 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     maxBodyBytes: 32 * 1024 * 1024,
     referer: raw.REFERER_URL ?? "http://localhost:11434/claude_proxy",
     appName: raw.APP_NAME ?? "CCProxy",
-    caFile: parseCaFile(raw)
+    caCertificates: readCaFile(raw)
   }
 }
 

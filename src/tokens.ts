@@ -24,8 +24,7 @@ const TOOLS_OVERHEAD = 12
  */
 const LONG_RUN = /\S{2000,}/g
 
-const makeCounter = (encoder: Tiktoken) => (text: string): number => {
-  if (text.length === 0) return 0
+const encodeCount = (encoder: Tiktoken, text: string): number => {
   if (text.length < 2000) return encoder.encode(text).length
   let total = 0
   let last = 0
@@ -34,6 +33,38 @@ const makeCounter = (encoder: Tiktoken) => (text: string): number => {
     last = match.index + match[0].length
   }
   return total + encoder.encode(text.slice(last)).length
+}
+
+/**
+ * Claude Code calls count_tokens many times in a row with mostly the same system prompt, tools and history, and
+ * counting runs on the event loop. Counts of longer texts are kept in an LRU bounded by total characters.
+ */
+const CACHE_MIN_CHARS = 256
+const CACHE_MAX_CHARS = 32 * 1024 * 1024
+
+const makeCounter = (encoder: Tiktoken) => {
+  const cache = new Map<string, number>()
+  let cachedChars = 0
+  return (text: string): number => {
+    if (text.length < CACHE_MIN_CHARS) return text.length === 0 ? 0 : encoder.encode(text).length
+    const hit = cache.get(text)
+    if (hit !== undefined) {
+      cache.delete(text)
+      cache.set(text, hit)
+      return hit
+    }
+    const count = encodeCount(encoder, text)
+    if (text.length <= CACHE_MAX_CHARS / 4) {
+      cache.set(text, count)
+      cachedChars += text.length
+      for (const oldest of cache.keys()) {
+        if (cachedChars <= CACHE_MAX_CHARS) break
+        cache.delete(oldest)
+        cachedChars -= oldest.length
+      }
+    }
+    return count
+  }
 }
 
 const json = (value: unknown): string => (value === undefined ? "" : JSON.stringify(value) ?? "")

@@ -61,6 +61,8 @@ describe("configuration", () => {
     expect(problem({ LOG_LEVEL: "loud" })).toMatch(/^LOG_LEVEL must be one of/)
     expect(problem({ UPSTREAM_IDLE_TIMEOUT: "soon" })).toMatch(/^UPSTREAM_IDLE_TIMEOUT must be a positive duration/)
     expect(problem({ SSL_CERT_FILE: "/nope.pem" })).toMatch(/^SSL_CERT_FILE names a file that does not exist/)
+    expect(problem({ SSL_CERT_FILE: Os.tmpdir() })).toMatch(/^SSL_CERT_FILE cannot be read/)
+    expect(problem({ SSL_CERT_FILE: "/etc/hostname" })).toMatch(/^SSL_CERT_FILE holds no PEM certificate/)
     for (const message of [problem({ PORT: "x" }), problem({ LOG_LEVEL: "x" })]) expect(message).not.toContain("\n")
   })
 

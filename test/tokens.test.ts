@@ -62,6 +62,13 @@ describe("token counting", () => {
     expect(count).toBeLessThan(60)
   })
 
+  it("repeated counts of long texts come from the cache and agree", () => {
+    const text = "The quick brown fox jumps over the lazy dog. ".repeat(100)
+    const first = tokenizer.countText(text)
+    expect(tokenizer.countText(text)).toBe(first)
+    expect(tokenizer.countText(`${text}!`)).toBeGreaterThanOrEqual(first)
+  })
+
   it("estimates images from their pixel size, read from the header", () => {
     expect(imageDimensions(pngHeader(1000, 500))).toEqual({ width: 1000, height: 500 })
     expect(imageDimensions(jpegHeader(640, 480))).toEqual({ width: 640, height: 480 })

@@ -3,19 +3,19 @@
  * matched on the path alone (the query string, such as Claude Code's `?beta=true`, never affects it).
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Clock, Effect, Layer, Option } from "effect"
+import { Cause, Clock, Effect, Layer, Option, Stream } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Http from "node:http"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { MethodNotAllowed, type ProxyError, RouteNotFound, InvalidRequest } from "../errors.ts"
 import { Log } from "../log.ts"
-import { CountTokensRequest, MessagesRequest } from "../protocol/anthropic.ts"
+import { CountTokensRequest, MessagesRequest, type StreamEvent } from "../protocol/anthropic.ts"
 import { Pipeline } from "../pipeline/pipeline.ts"
 import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
 import { readJsonBody } from "./body.ts"
-import { renderDefect, renderError } from "./errors.ts"
+import { errorBody, renderDefect, renderError } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
 
 type Route = (
@@ -26,6 +26,19 @@ type Route = (
 
 const json = (body: unknown, requestId: string, status = 200) =>
   HttpServerResponse.jsonUnsafe(body, { status, headers: { "request-id": requestId } })
+
+const safeDecode = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+const INTERNAL_ERROR_EVENT: StreamEvent = {
+  type: "error",
+  error: { type: "api_error", message: "Internal proxy error; see the proxy log for this request id" }
+}
 
 const lowerCaseHeaders = (headers: Readonly<Record<string, string>>): Record<string, string | undefined> => headers
 
@@ -47,7 +60,20 @@ export const makeApp = Effect.gen(function*() {
         receivedBytes: body.bytes
       })
       if (reply._tag === "Message") return json(reply.message, requestId)
-      return HttpServerResponse.stream(encodeEvents(reply.events), {
+      // Headers are out once the stream starts: a failure from here on (a user stage, say) becomes an error event.
+      const events = reply.events.pipe(
+        Stream.catchCause((cause) => {
+          if (Cause.hasInterruptsOnly(cause)) return Stream.failCause(cause)
+          const error = Cause.findErrorOption(cause)
+          if (Option.isNone(error)) {
+            log.write("error", "stream defect", { request_id: requestId, cause: Cause.pretty(cause) })
+          }
+          return Stream.succeed<StreamEvent>(
+            Option.isSome(error) ? { type: "error", error: errorBody(error.value, requestId).error } : INTERNAL_ERROR_EVENT
+          )
+        })
+      )
+      return HttpServerResponse.stream(encodeEvents(events), {
         contentType: "text/event-stream",
         headers: { "request-id": requestId, "cache-control": "no-cache", "x-accel-buffering": "no" }
       })
@@ -71,7 +97,7 @@ export const makeApp = Effect.gen(function*() {
   }
 
   const modelById: Route = (request, requestId, { tail }) => {
-    const model = models.find((m) => m.id === decodeURIComponent(tail))
+    const model = models.find((m) => m.id === safeDecode(tail))
     return model
       ? Effect.succeed(json(model, requestId))
       : Effect.fail(new RouteNotFound({ method: request.method, path: `/v1/models/${tail}` }))
@@ -115,6 +141,9 @@ export const makeApp = Effect.gen(function*() {
       ? target.route(request, requestId, { query, tail: target.tail })
       : Effect.fail(target)
     return yield* handled.pipe(
+      // The server runs handlers uninterruptibly; we opt in so a client that hangs up (or a shutdown) aborts the
+      // upstream call at once, even before its first byte.
+      Effect.interruptible,
       Effect.catchCause((cause) => {
         const error = Cause.findErrorOption(cause)
         if (Option.isSome(error)) return Effect.succeed(renderError(error.value, requestId))

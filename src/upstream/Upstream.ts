@@ -11,13 +11,13 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { Context, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { HttpClientError } from "effect/http/HttpClientError"
-import * as Fs from "node:fs"
 import * as tls from "node:tls"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject } from "../convert/errors.ts"
 import { type ProxyError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable } from "../errors.ts"
 import type { ChatRequest, ChatResponse, Chunk } from "../protocol/openai.ts"
 import { decodeChunks } from "../sse/decode.ts"
+import { completionAsChunks } from "./completion-chunks.ts"
 
 export interface UpstreamShape {
   /** A non-streaming completion. */
@@ -113,7 +113,17 @@ export const make = Effect.gen(function*() {
     ).pipe(
       Effect.mapError(transportError),
       Effect.flatMap((response) =>
-        response.status < 400 ? read(response) : response.text.pipe(
+        response.status >= 200 && response.status < 300
+          ? read(response)
+          : response.status < 400
+          ? Effect.fail(
+            new UpstreamProtocolError({
+              message: `upstream answered HTTP ${response.status}${
+                response.headers.location ? ` (to ${response.headers.location})` : ""
+              }; check OPENAI_BASE_URL`
+            })
+          )
+          : response.text.pipe(
           Effect.orElseSucceed(() => ""),
           Effect.flatMap((text) =>
             Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"]))
@@ -143,23 +153,25 @@ export const make = Effect.gen(function*() {
 
   const complete = (request: ChatRequest): Effect.Effect<ChatResponse, ProxyError> => attempt(request, readCompletion)
 
-  const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
-    attempt(request, Effect.succeed).pipe(
-      Effect.map((response) =>
-        decodeChunks(
-          response.stream.pipe(
-            Stream.mapError((error): ProxyError =>
-              new UpstreamUnreachable({ message: `connection lost mid-stream (${describeTransport(error)})` })
-            ),
-            // On the bytes, not the decoded chunks: SSE comments (OpenRouter's keep-alives) count as activity.
-            Stream.timeoutOrElse({
-              duration: config.idleTimeout,
-              orElse: () => Stream.fail(new UpstreamTimeout({ phase: "idle", millis: idleMillis }))
-            })
-          )
+  /** SSE as it arrives; a JSON answer to a stream request (an error, or a server that ignores `stream`) is read whole. */
+  const readStream = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
+    (response.headers["content-type"] ?? "").includes("application/json")
+      ? Effect.map(readCompletion(response), (completion) => Stream.fromIterable(completionAsChunks(completion)))
+      : Effect.succeed(decodeChunks(
+        response.stream.pipe(
+          Stream.mapError((error): ProxyError =>
+            new UpstreamUnreachable({ message: `connection lost mid-stream (${describeTransport(error)})` })
+          ),
+          // On the bytes, not the decoded chunks: SSE comments (OpenRouter's keep-alives) count as activity.
+          Stream.timeoutOrElse({
+            duration: config.idleTimeout,
+            orElse: () => Stream.fail(new UpstreamTimeout({ phase: "idle", millis: idleMillis }))
+          })
         )
-      )
-    )
+      ))
+
+  const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
+    attempt(request, readStream)
 
   return Upstream.of({ complete, stream })
 })
@@ -178,7 +190,7 @@ const upstreamHeaders = (config: ProxyConfigShape): Record<string, string> => {
 export const layerHttpClient: Layer.Layer<HttpClient.HttpClient, never, ProxyConfig> = Layer.unwrap(
   Effect.gen(function*() {
     const config = yield* ProxyConfig
-    const ca = config.caFile === undefined ? undefined : [...tls.rootCertificates, Fs.readFileSync(config.caFile, "utf8")]
+    const ca = config.caCertificates === undefined ? undefined : [...tls.rootCertificates, config.caCertificates]
     return NodeHttpClient.layerUndiciOptions({
       allowH2: true,
       connect: { timeout: Duration.toMillis(config.connectTimeout), ...(ca ? { ca } : {}) },

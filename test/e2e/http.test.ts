@@ -3,6 +3,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Stream } from "effect"
+import { InvalidRequest } from "../../src/errors.ts"
 import { mapEvents, mapRequest } from "../../src/pipeline/stage.ts"
 import { sseCassette } from "../../src/upstream/cassette.ts"
 import { Harness, harness } from "../support/harness.ts"
@@ -158,6 +159,37 @@ layer(harness({ UPSTREAM_MAX_RETRIES: "0" }), { excludeTestServices: true })("HT
       expect(upstream.aborted()).toBe(1)
     }))
 
+  it.effect("a client that hangs up before the upstream answers aborts the upstream request too", () =>
+    Effect.gen(function*() {
+      const { url, upstream } = yield* Harness
+      upstream.reset()
+      upstream.enqueue({ ...jsonCassette({}), response: { status: 200, chunks: [{ delayMs: 10_000, text: "{}" }] } })
+      yield* Effect.promise(async () => {
+        const controller = new AbortController()
+        const pending = fetch(`${url}/v1/messages`, {
+          method: "POST",
+          body: minimal,
+          headers: { "content-type": "application/json" },
+          signal: controller.signal
+        }).catch(() => undefined)
+        for (let i = 0; i < 50 && upstream.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+        controller.abort()
+        await pending
+      })
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 100 && upstream.aborted() === 0; i++) await new Promise((r) => setTimeout(r, 20))
+      })
+      expect(upstream.aborted()).toBe(1)
+    }))
+
+  it.effect("a bad escape in a model id is a 404, not a crash", () =>
+    Effect.gen(function*() {
+      const { url } = yield* Harness
+      const res = yield* get(`${url}/v1/models/%E0%A4%A`)
+      expect(res.status).toBe(404)
+      expect(errorOf(res.body).error.type).toBe("not_found_error")
+    }))
+
   it.effect("one structured log line per request", () =>
     Effect.gen(function*() {
       const { url, upstream, logs } = yield* Harness
@@ -192,6 +224,12 @@ describe("user stages through the public API", () => {
       after: "routing"
     },
     {
+      stage: mapEvents("fails-on-request", (events, request) =>
+        JSON.stringify(request.body.messages).includes("FAIL-STREAM")
+          ? Stream.concat(Stream.take(events, 1), Stream.fail(new InvalidRequest({ message: "stage refused" })))
+          : events)
+    },
+    {
       stage: mapEvents("event-counter", (events) => {
         let n = 0
         return events.pipe(
@@ -211,6 +249,18 @@ describe("user stages through the public API", () => {
         const events = sseEvents(res.body)
         expect(upstream.requests[0]!.body.messages[0]).toEqual({ role: "system", content: "Always answer in French." })
         expect(counted).toEqual([events.length])
+      }))
+
+    it.effect("a stream stage that fails mid-stream ends the stream with an error event", () =>
+      Effect.gen(function*() {
+        const { url, upstream } = yield* Harness
+        upstream.enqueue(sseCassette("s", [textChunk("Bonjour"), finishChunk]))
+        const body = JSON.parse(minimal)
+        body.messages[0].content = "FAIL-STREAM"
+        const res = yield* post(`${url}/v1/messages`, JSON.stringify({ ...body, stream: true }))
+        const events = sseEvents(res.body)
+        expect(events.map((e) => e.event)).toEqual(["message_start", "error"])
+        expect(events[1]?.data).toEqual({ type: "error", error: { type: "invalid_request_error", message: "stage refused" } })
       }))
   })
 })

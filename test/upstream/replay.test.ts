@@ -35,6 +35,13 @@ const scripts: Record<string, Array<Cassette>> = {
     }
   }],
   "not-json": [{ name: "html", response: { status: 200, headers: { "content-type": "text/html" }, chunks: [{ text: "<html>oops</html>" }] } }],
+  "json-on-stream": [jsonCassette({
+    id: "c1",
+    choices: [{ index: 0, message: { role: "assistant", content: "whole answer" }, finish_reason: "stop" }],
+    usage: { prompt_tokens: 12, completion_tokens: 3 }
+  })],
+  "json-error-on-stream": Array.from({ length: 3 }, () => jsonCassette({ error: { message: "model overloaded", code: 503 } })),
+  "redirect": [{ name: "307", response: { status: 307, headers: { location: "https://elsewhere/v1/chat/completions" }, chunks: [] } }],
   "stream-ok": [sseCassette("ok", [{ choices: [{ index: 0, delta: { content: "streamed" } }] }, { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }])]
 }
 const seen: Array<ReplayedRequest> = []
@@ -139,6 +146,32 @@ layer(
       const res = yield* ask(url, "not-json")
       expect(res.status).toBe(500)
       expect(JSON.parse(res.text).error.message).toContain("expected a JSON completion")
+    }))
+
+  it.effect("a JSON completion answering a stream request is streamed all the same", () =>
+    Effect.gen(function*() {
+      const { url } = yield* Harness
+      const res = yield* ask(url, "json-on-stream", true)
+      expect(res.status).toBe(200)
+      expect(res.text).toContain("\"text\":\"whole answer\"")
+      expect(res.text).toContain("\"output_tokens\":3")
+    }))
+
+  it.effect("a JSON error answering a stream request becomes a real HTTP error before any event", () =>
+    Effect.gen(function*() {
+      const { url } = yield* Harness
+      const res = yield* ask(url, "json-error-on-stream", true)
+      expect(res.status).toBe(529)
+      expect(JSON.parse(res.text).error).toEqual({ type: "overloaded_error", message: "model overloaded" })
+      expect(attempts("json-error-on-stream")).toBe(3)
+    }))
+
+  it.effect("a redirect is reported as a configuration problem", () =>
+    Effect.gen(function*() {
+      const { url } = yield* Harness
+      const res = yield* ask(url, "redirect")
+      expect(res.status).toBe(500)
+      expect(JSON.parse(res.text).error.message).toContain("check OPENAI_BASE_URL")
     }))
 
   it.effect("a replayed stream converts like a live one", () =>

@@ -1,6 +1,7 @@
 /**
  * Upstream error → Anthropic error (PROTOCOL.md §I.5). Pure: the caller hands in the status, the body text and the
- * Retry-After header; we pick the Anthropic status/type and a clean message (no dict reprs, no keys).
+ * Retry-After header (and the secrets to keep out); we pick the Anthropic status/type and a clean message (no dict
+ * reprs, no keys).
  */
 import { UpstreamFailure } from "../errors.ts"
 import type { ErrorType } from "../protocol/anthropic.ts"
@@ -71,6 +72,35 @@ const providerDetail = (error: ErrorObject): string | undefined => {
 
 const CONTEXT_OVERFLOW = /context[_ ]length[_ ]exceeded|maximum context length|prompt is too long|too many tokens|context window/i
 
+/**
+ * The requested output is too large, not the prompt: vLLM's "'max_tokens' or 'max_completion_tokens' is too large:
+ * 128000. This model's maximum context length is 32768 tokens and your request has 1200 input tokens", OpenAI's
+ * "max_tokens is too large: 20000. This model supports at most 16384 completion tokens". Relabelling those as
+ * "prompt is too long" would make Claude Code compact a conversation that is not the problem.
+ */
+const OUTPUT_TOO_LARGE =
+  /\b(?:max_tokens|max_completion_tokens|max_output_tokens|max_new_tokens)\b[^.]{0,60}?(?:too (?:large|big|high)|exceeds?\b|greater than)|\bat most \d+ (?:completion|output) tokens/i
+
+// ---------------------------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------------------------
+
+const REDACTED = "[redacted]"
+const BEARER_TOKEN = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi
+/** OpenAI (`sk-…`, `sk-proj-…`), OpenRouter (`sk-or-…`), Anthropic (`sk-ant-…`), DeepSeek and most look-alikes. */
+const SK_KEY = /\bsk-[A-Za-z0-9_*-]{8,}/g
+
+/**
+ * Removes the given secret values (longest first, so one that contains another goes whole) and anything shaped like
+ * a bearer token or an `sk-` key. For upstream error text, which some vendors echo our key into.
+ */
+export const redactSecrets = (text: string, secrets: ReadonlyArray<string>): string => {
+  let result = text
+  const values = secrets.filter((secret) => secret.trim() !== "").sort((a, b) => b.length - a.length)
+  for (const secret of values) result = result.split(secret).join(REDACTED)
+  return result.replace(BEARER_TOKEN, `$1${REDACTED}`).replace(SK_KEY, REDACTED)
+}
+
 const describe = (error: ErrorObject | undefined, fallback: string): string => {
   const message = error?.message?.trim() || fallback
   const detail = error ? providerDetail(error) : undefined
@@ -79,16 +109,23 @@ const describe = (error: ErrorObject | undefined, fallback: string): string => {
 
 const clip = (text: string, max = 500): string => (text.length > max ? `${text.slice(0, max)}…` : text)
 
-/** An error status from the upstream, before any bytes went to the client. */
+/**
+ * An error status from the upstream, before any bytes went to the client. `secrets` (our upstream key, …) are
+ * redacted from the message, as are bearer tokens and `sk-` keys.
+ */
 export const fromUpstreamStatus = (
   status: number,
   bodyText: string,
-  retryAfter?: string | undefined
+  retryAfter?: string | undefined,
+  secrets: ReadonlyArray<string> = []
 ): UpstreamFailure => {
   const error = readErrorObject(parseJson(bodyText))
-  const fallback = bodyText.trim() ? clip(bodyText.trim()) : `Upstream returned HTTP ${status}`
-  const message = describe(error, fallback)
-  const isOverflow = error?.code === "context_length_exceeded" || CONTEXT_OVERFLOW.test(message)
+  // Redact before clipping: a clip through the middle of a secret would leave its head unrecognisable.
+  const raw = redactSecrets(bodyText.trim(), secrets)
+  const fallback = raw ? clip(raw) : `Upstream returned HTTP ${status}`
+  const message = redactSecrets(describe(error, fallback), secrets)
+  const isOverflow = !OUTPUT_TOO_LARGE.test(message) &&
+    (error?.code === "context_length_exceeded" || CONTEXT_OVERFLOW.test(message))
   const mapped = isOverflow && status < 500 ? { status: 400, type: "invalid_request_error" as const } : byStatus(status)
   return new UpstreamFailure({
     status: mapped.status,
@@ -99,15 +136,21 @@ export const fromUpstreamStatus = (
   })
 }
 
-/** An error object inside a 200 body or stream chunk (OpenAI `data:{"error":…}`, OpenRouter `finish_reason:"error"`). */
-export const fromUpstreamErrorObject = (error: ErrorObject | undefined): UpstreamFailure => {
+/**
+ * An error object inside a 200 body or stream chunk (OpenAI `data:{"error":…}`, OpenRouter `finish_reason:"error"`).
+ * The message is redacted as in `fromUpstreamStatus`.
+ */
+export const fromUpstreamErrorObject = (
+  error: ErrorObject | undefined,
+  secrets: ReadonlyArray<string> = []
+): UpstreamFailure => {
   const code = typeof error?.code === "number" ? error.code : Number(error?.code)
   const status = Number.isInteger(code) && code >= 400 && code < 600 ? code : 500
   const mapped = byStatus(status)
   return new UpstreamFailure({
     status: mapped.status,
     type: mapped.type,
-    message: describe(error, "Upstream reported an error"),
+    message: redactSecrets(describe(error, "Upstream reported an error"), secrets),
     upstreamStatus: status
   })
 }

@@ -235,6 +235,20 @@ const userParts = (block: A.ContentBlock, context: Context): Array<O.ContentPart
   return []
 }
 
+/**
+ * Claude Code's ToolSearch answers with `{type:"tool_reference", tool_name}` blocks, which make the named (deferred)
+ * tools available. OpenAI has no counterpart, so the model is told in words, under the tool's upstream name.
+ */
+const toolReferenceText = (block: A.ToolResultContentBlock, context: Context): string | undefined => {
+  if (block.type !== "tool_reference" || typeof block.tool_name !== "string" || block.tool_name === "") return undefined
+  return `Tool loaded: ${context.toolNames.get(block.tool_name) ?? block.tool_name}`
+}
+
+const toolResultParts = (block: A.ToolResultContentBlock, context: Context): Array<O.ContentPart> => {
+  const reference = toolReferenceText(block, context)
+  return reference === undefined ? userParts(block, context) : [textPart(reference)]
+}
+
 /** Tool messages are text-only, so images and PDFs travel on to the next user message. */
 const toolResultContent = (
   block: A.ToolResultBlock,
@@ -243,7 +257,9 @@ const toolResultContent = (
   const texts: Array<string> = []
   const attachments: Array<O.ContentPart> = []
   const content = block.content ?? []
-  const parts = typeof content === "string" ? [textPart(content)] : content.flatMap((item) => userParts(item, context))
+  const parts = typeof content === "string"
+    ? [textPart(content)]
+    : content.flatMap((item) => toolResultParts(item, context))
   for (const item of parts) {
     if (item.type === "text") texts.push(item.text)
     else attachments.push(item)

@@ -21,6 +21,8 @@ export interface ReplyContext {
   /** The model the client asked for; echoed back because Claude Code keys features off the name. */
   readonly clientModel: string
   readonly toolNames: ToolNames
+  /** Values to redact from upstream error messages (our upstream key); bearer tokens and `sk-` keys always are. */
+  readonly secrets?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -41,7 +43,9 @@ export interface Stop {
 /**
  * `finish_reason` is only a hint: Ollama and Gemini say "stop" after tool calls, so content decides first.
  * `tool_calls` without any call is treated as a normal end, because a `tool_use` stop with no tool_use block would
- * contradict the content. vLLM names the matched stop string in the non-standard `stop_reason` field.
+ * contradict the content. The one exception is "length": a call cut off by the token limit has truncated input and
+ * must not run, so it is `max_tokens` (as Anthropic reports it). vLLM names the matched stop string in the
+ * non-standard `stop_reason` field.
  */
 export const toStop = (
   finishReason: string | null | undefined,
@@ -49,7 +53,7 @@ export const toStop = (
   hasToolUse: boolean,
   hasRefusal: boolean
 ): Stop => {
-  if (hasToolUse) return { stop_reason: "tool_use", stop_sequence: null }
+  if (hasToolUse && finishReason !== "length") return { stop_reason: "tool_use", stop_sequence: null }
   if (hasRefusal || finishReason === "content_filter") return { stop_reason: "refusal", stop_sequence: null }
   if (finishReason === "length") return { stop_reason: "max_tokens", stop_sequence: null }
   if (finishReason === "stop" && typeof matchedStop === "string" && matchedStop !== "") {
@@ -166,12 +170,12 @@ export const toMessage = (
   if (choice === undefined) {
     return Result.fail(
       response.error
-        ? fromUpstreamErrorObject(response.error)
+        ? fromUpstreamErrorObject(response.error, ctx.secrets)
         : new UpstreamProtocolError({ message: "the upstream answer has no choices" })
     )
   }
   // OpenRouter reports a generation that broke off as finish_reason "error" (with the error object next to it).
-  if (choice.finish_reason === "error") return Result.fail(fromUpstreamErrorObject(response.error ?? undefined))
+  if (choice.finish_reason === "error") return Result.fail(fromUpstreamErrorObject(response.error ?? undefined, ctx.secrets))
   const message: Message = choice.message ?? {}
   const content: Array<ResponseBlock> = reasoningBlocks(message)
   if (message.content) content.push({ type: "text", text: message.content })

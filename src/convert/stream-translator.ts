@@ -15,8 +15,9 @@
  *
  * For the usual upstreams (sequential tool calls, whole-argument calls from Gemini/Ollama) everything streams live;
  * interleaved calls stream the first call live and the others as soon as their turn comes. Either way every
- * tool_use block's accumulated `input_json_delta`s equal that call's full upstream arguments. A fragment for a call
- * whose block already closed (only possible after its JSON was complete) is dropped.
+ * tool_use block's accumulated `input_json_delta`s equal that call's full upstream arguments, up to the end of the
+ * first complete JSON value: once a call's JSON is complete, whatever else arrives for it (some vendors repeat the
+ * full arguments) is dropped, as the non-streaming path cuts at the same place.
  */
 import { toAnthropicError, UpstreamProtocolError, type ProxyError } from "../errors.ts"
 import type { BlockDelta, ErrorType, ResponseBlock, StreamEvent, Usage } from "../protocol/anthropic.ts"
@@ -160,7 +161,7 @@ export class StreamTranslator {
     if (this.phase === "done") return
     if (chunk.usage) this.usage = chunk.usage
     if (this.phase !== "streaming") return
-    if (chunk.error) return this.abort(toAnthropicError(fromUpstreamErrorObject(chunk.error)))
+    if (chunk.error) return this.abort(toAnthropicError(fromUpstreamErrorObject(chunk.error, this.ctx.secrets)))
     const choice = firstChoice(chunk)
     if (choice === undefined) return
     const delta = choice.delta
@@ -258,9 +259,10 @@ export class StreamTranslator {
 
   private write(segment: Segment, text: string): void {
     this.producedChars += text.length
-    segment.shape?.feed(text)
-    if (this.opened && segment.position === this.cursor) this.emitDelta(segment, text)
-    else segment.pending += text
+    const kept = segment.shape === undefined ? text : segment.shape.take(text)
+    if (kept === "") return
+    if (this.opened && segment.position === this.cursor) this.emitDelta(segment, kept)
+    else segment.pending += kept
   }
 
   // -------------------------------------------------------------------------------------------------------------

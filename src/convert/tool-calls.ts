@@ -71,6 +71,17 @@ export class JsonShape {
     this.seen += text.length
   }
 
+  /**
+   * Feeds `text` and returns the part of it that belongs to the top-level value: all of it while the value is
+   * open, up to the closing bracket in the piece that completes it, nothing once it is complete.
+   */
+  take(text: string): string {
+    if (this.isComplete) return ""
+    const start = this.seen
+    this.feed(text)
+    return this.isComplete ? text.slice(0, this.end - start) : text
+  }
+
   /** What would close everything still open: an unterminated string, then the brackets. */
   closingSuffix(): string {
     let suffix = this.inString ? "\"" : ""

@@ -8,7 +8,7 @@ import { toChatRequest } from "../convert/request.ts"
 import { toMessage } from "../convert/response.ts"
 import { toEvents, withPings } from "../convert/stream.ts"
 import { Log } from "../log.ts"
-import { Upstream } from "../upstream/Upstream.ts"
+import { secretValues, Upstream } from "../upstream/Upstream.ts"
 import { randomId } from "../util/ids.ts"
 import { type Handler, messageReply, streamReply } from "./stage.ts"
 
@@ -19,6 +19,7 @@ export const core: Effect.Effect<Handler, never, Upstream | ProxyConfig | Log> =
   const upstream = yield* Upstream
   const config = yield* ProxyConfig
   const log = yield* Log
+  const secrets = secretValues(config)
 
   return (request) =>
     Effect.gen(function*() {
@@ -28,7 +29,7 @@ export const core: Effect.Effect<Handler, never, Upstream | ProxyConfig | Log> =
       if (notes.length > 0 && log.enabled("debug")) {
         log.write("debug", "conversion notes", { request_id: request.id, notes })
       }
-      const context = { messageId: yield* randomId("msg_"), clientModel: request.body.model, toolNames }
+      const context = { messageId: yield* randomId("msg_"), clientModel: request.body.model, toolNames, secrets }
 
       if (chat.stream) {
         const chunks = yield* upstream.stream(chat)

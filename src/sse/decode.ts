@@ -39,6 +39,12 @@ export class SseChunkParser {
   /** `[DONE]`, a failure, or the end of input: nothing more will be produced. */
   ended = false
 
+  /** `secrets`: values to scrub from upstream error messages (our own key, should the upstream echo it). */
+  private readonly secrets: ReadonlyArray<string>
+  constructor(secrets: ReadonlyArray<string> = []) {
+    this.secrets = secrets
+  }
+
   push(bytes: Uint8Array, out: Array<Chunk>): void {
     if (this.ended) return
     this.feed(this.decoder.decode(bytes, { stream: true }), out)
@@ -109,7 +115,7 @@ export class SseChunkParser {
     this.data = undefined
     this.eventName = ""
     if (data === undefined) return
-    if (name === "error") return this.fail(fromUpstreamErrorObject(readErrorObject(this.errorBody(data))))
+    if (name === "error") return this.fail(fromUpstreamErrorObject(readErrorObject(this.errorBody(data)), this.secrets))
     if (name !== "" && name !== "message") return // a vendor's own event kinds (keep-alives and such)
     if (data === "[DONE]" || data.trim() === "[DONE]") {
       this.ended = true
@@ -126,7 +132,7 @@ export class SseChunkParser {
       return this.fail(new UpstreamProtocolError({ message: `upstream sent an event that is not an object: ${clip(data)}` }))
     }
     const error = (value as { error?: unknown }).error
-    if (error !== undefined && error !== null) return this.fail(fromUpstreamErrorObject(readErrorObject(value)))
+    if (error !== undefined && error !== null) return this.fail(fromUpstreamErrorObject(readErrorObject(value), this.secrets))
     out.push(value as Chunk)
   }
 
@@ -146,11 +152,12 @@ export class SseChunkParser {
  * cannot hold the reply; chunks parsed before a failure are delivered first, then the failure.
  */
 export const decodeChunks = <E, R = never>(
-  bytes: Stream.Stream<Uint8Array, E, R>
+  bytes: Stream.Stream<Uint8Array, E, R>,
+  secrets: ReadonlyArray<string> = []
 ): Stream.Stream<Chunk, E | DecodeError, R> =>
   Stream.transformPull(bytes, (pull) =>
     Effect.sync(() => {
-      const parser = new SseChunkParser()
+      const parser = new SseChunkParser(secrets)
       const deliver = (out: Array<Chunk>, more: Pull.Pull<Arr.NonEmptyReadonlyArray<Chunk>, E | DecodeError>) =>
         Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : more
       const next: Pull.Pull<Arr.NonEmptyReadonlyArray<Chunk>, E | DecodeError> = Effect.suspend(() => {

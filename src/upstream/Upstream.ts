@@ -90,6 +90,7 @@ export const make = Effect.gen(function*() {
   const firstByteMillis = Duration.toMillis(config.firstByteTimeout)
   const idleMillis = Duration.toMillis(config.idleTimeout)
   const headers = upstreamHeaders(config)
+  const secrets = secretValues(config)
 
   const transportError = (error: HttpClientError): ProxyError =>
     isConnectTimeout(error)
@@ -126,7 +127,7 @@ export const make = Effect.gen(function*() {
           : response.text.pipe(
           Effect.orElseSucceed(() => ""),
           Effect.flatMap((text) =>
-            Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"]))
+            Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
           )
         )
       ),
@@ -147,7 +148,7 @@ export const make = Effect.gen(function*() {
         }
         const response = body as ChatResponse
         const error = response.choices?.length ? undefined : readErrorObject(body)
-        return error ? Effect.fail(fromUpstreamErrorObject(error)) : Effect.succeed(response)
+        return error ? Effect.fail(fromUpstreamErrorObject(error, secrets)) : Effect.succeed(response)
       })
     )
 
@@ -167,7 +168,8 @@ export const make = Effect.gen(function*() {
             duration: config.idleTimeout,
             orElse: () => Stream.fail(new UpstreamTimeout({ phase: "idle", millis: idleMillis }))
           })
-        )
+        ),
+        secrets
       ))
 
   const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
@@ -175,6 +177,10 @@ export const make = Effect.gen(function*() {
 
   return Upstream.of({ complete, stream })
 })
+
+/** What must never reach a client or a log, should the upstream echo it back. */
+export const secretValues = (config: ProxyConfigShape): ReadonlyArray<string> =>
+  Option.match(config.apiKey, { onNone: () => [], onSome: (key) => [Redacted.value(key)] })
 
 const upstreamHeaders = (config: ProxyConfigShape): Record<string, string> => {
   const headers: Record<string, string> = {}

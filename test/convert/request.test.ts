@@ -404,6 +404,26 @@ describe("tool results", () => {
     ])
   })
 
+  it("ToolSearch's tool_reference blocks become one \"Tool loaded: X\" line each (upstream tool name)", () => {
+    const reference = (name: string) => ({ type: "tool_reference", tool_name: name }) as A.ToolResultContentBlock
+    const converted = convert(
+      {
+        ...afterToolCalls(
+          [toolUse("search", "ToolSearch", { query: "github" })],
+          [toolResult("search", [reference("mcp__github__create.issue"), reference("WebFetch")])]
+        ),
+        tools: [tool("ToolSearch"), tool("mcp__github__create.issue"), tool("WebFetch")]
+      }
+    )
+    const upstreamName = converted.request.tools?.[1]?.function.name
+    expect(upstreamName).not.toBe("mcp__github__create.issue")
+    expect(converted.request.messages[2]).toEqual({
+      role: "tool",
+      tool_call_id: "search",
+      content: `Tool loaded: ${upstreamName}\nTool loaded: WebFetch`
+    })
+  })
+
   it("is_error results are marked for the model", () => {
     const messages = messagesOf(
       afterToolCalls([toolUse("a"), toolUse("b")], [toolResult("a", "permission denied", { is_error: true }), toolResult("b", undefined, { is_error: true })])

@@ -179,8 +179,19 @@ describe("toMessage", () => {
       expect(stop(finish).stop_reason).toBe(expected)
     })
 
-    it.each(["tool_calls", "function_call", "stop", "length", null])("%s with tool calls → tool_use", (finish) => {
-      expect(stop(finish, { tools: true }).stop_reason).toBe("tool_use")
+    it.each(["tool_calls", "function_call", "stop", "content_filter", "something_new", null])(
+      "%s with tool calls → tool_use",
+      (finish) => {
+        expect(stop(finish, { tools: true }).stop_reason).toBe("tool_use")
+      }
+    )
+
+    it("length with tool calls → max_tokens: a call cut by the token limit must not run", () => {
+      const message = convert(completion({ tool_calls: [call("call_1", "Bash", "{\"command\":\"rm -r /tmp/bu")] }, "length"))
+      expect(message.stop_reason).toBe("max_tokens")
+      expect(message.content).toEqual([
+        { type: "tool_use", id: "call_1", name: "Bash", input: { raw_arguments: "{\"command\":\"rm -r /tmp/bu" } }
+      ])
     })
 
     it("reports vLLM's matched stop string as stop_sequence", () => {
@@ -246,6 +257,14 @@ describe("toMessage", () => {
       })
     })
 
+    it("redacts the context's secrets (and sk- keys) from an error in the body", () => {
+      const result = toMessage(
+        { error: { code: 401, message: "key upstream-secret-123 and sk-or-v1-0123456789abcdef revoked" } },
+        { ...ctx, secrets: ["upstream-secret-123"] }
+      )
+      expect(Result.isFailure(result) && result.failure.message).toBe("key [redacted] and [redacted] revoked")
+    })
+
     it("turns OpenRouter's finish_reason error into an UpstreamFailure", () => {
       const result = toMessage({
         choices: [{ index: 0, message: { content: "partial" }, finish_reason: "error" }],
@@ -296,7 +315,7 @@ describe("toToolInput", () => {
     expect(toToolInput("{\"content\":\"half a fi", { repair: false })).toEqual({ raw_arguments: "{\"content\":\"half a fi" })
     const cut = convert(completion({ tool_calls: [call("call_1", "Write", "{\"content\":\"half")] }, "length"))
     expect(cut.content).toEqual([{ type: "tool_use", id: "call_1", name: "Write", input: { raw_arguments: "{\"content\":\"half" } }])
-    expect(cut.stop_reason).toBe("tool_use")
+    expect(cut.stop_reason).toBe("max_tokens")
   })
 })
 

@@ -691,8 +691,52 @@ describe("StreamTranslator", () => {
         "start 1 tool_use call_b Read",
         "delta 1 input_json_delta {}",
         "stop 1",
-        "message_delta tool_use null in=100 out=4 read=0 write=0",
+        // cut by the token limit: max_tokens, never tool_use (the client would run the truncated call)
+        "message_delta max_tokens null in=100 out=4 read=0 write=0",
         "message_stop"
+      ])
+    })
+
+    it("drops argument fragments once a call's JSON is complete (a vendor repeating the full arguments)", () => {
+      expect(translate([
+        chunk({ tool_calls: [{ index: 0, id: "call_a", function: { name: "Bash", arguments: "{\"command\":" } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { arguments: "\"ls\"}" } }] }),
+        chunk({ tool_calls: [{ index: 0, id: "call_a", function: { name: "Bash", arguments: "{\"command\":\"ls\"}" } }] }),
+        finish("tool_calls")
+      ])).toEqual([
+        "start 0 tool_use call_a Bash",
+        "delta 0 input_json_delta {\"command\":",
+        "delta 0 input_json_delta \"ls\"}",
+        "stop 0",
+        "message_delta tool_use null in=100 out=8 read=0 write=0",
+        "message_stop"
+      ])
+    })
+
+    it("cuts a fragment at the end of the call's JSON, whatever follows in the same fragment", () => {
+      const events = translate([
+        chunk({ tool_calls: [{ index: 0, id: "call_a", function: { name: "Bash", arguments: "{\"command\":\"ls\"}{\"command\":\"ls\"}" } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { arguments: "{\"command\":\"ls\"}" } }] }),
+        finish("tool_calls")
+      ])
+      expect(events.slice(0, 3)).toEqual([
+        "start 0 tool_use call_a Bash",
+        "delta 0 input_json_delta {\"command\":\"ls\"}",
+        "stop 0"
+      ])
+      expect(events.at(-2)).toMatch(/^message_delta tool_use /)
+    })
+
+    it("the full arguments repeated while the call waits behind another block are dropped too", () => {
+      const events = translate([
+        chunk({ content: "Listing." }),
+        chunk({ tool_calls: [{ index: 0, id: "call_a", function: { arguments: "{\"command\":\"ls\"}" } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { arguments: "{\"command\":\"ls\"}" } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { name: "Bash" } }] }),
+        finish("tool_calls")
+      ])
+      expect(events.filter((event) => event.includes("input_json_delta"))).toEqual([
+        "delta 1 input_json_delta {\"command\":\"ls\"}"
       ])
     })
   })
@@ -755,6 +799,13 @@ describe("StreamTranslator", () => {
         "stop 0",
         "error api_error: Upstream protocol error: upstream closed the stream before finishing"
       ])
+    })
+
+    it("redacts the context's secrets from an error object in the stream", () => {
+      expect(translate(
+        [chunk({}, null, { error: { code: 401, message: "bad key upstream-secret-123" } })],
+        { ...ctx, secrets: ["upstream-secret-123"] }
+      )).toEqual(["error authentication_error: bad key [redacted]"])
     })
 
     it("completes normally when the upstream fails after finish_reason (only the usage is lost)", () => {

@@ -248,6 +248,27 @@ describe("errors through the SDK", () => {
         }))
     }
 
+    it.effect("an upstream that echoes our key never gets it to the client or the log", () =>
+      Effect.gen(function*() {
+        const { url, upstream, logs } = yield* Harness
+        upstream.reset()
+        upstream.enqueue(
+          upstreamError(401, `Incorrect API key provided: ${TEST_API_KEY}`),
+          sseCassette("echo", [chunk({ content: "x" }), { error: { message: `bad key ${TEST_API_KEY}`, code: 401 } }], { done: false })
+        )
+        const create = yield* Effect.promise(() =>
+          client(url).messages.create({ model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
+            .then(() => undefined, (e: unknown) => e as InstanceType<typeof Anthropic.APIError>)
+        )
+        expect((create?.error as any)?.error?.message).toBe("Incorrect API key provided: [redacted]")
+        const streamed = yield* Effect.promise(() =>
+          client(url).messages.stream({ model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
+            .finalMessage().then(() => undefined, (e: unknown) => e as InstanceType<typeof Anthropic.APIError>)
+        )
+        expect((streamed?.error as any)?.error?.message).toBe("bad key [redacted]")
+        expect(JSON.stringify(logs)).not.toContain(TEST_API_KEY)
+      }))
+
     it.effect("malformed body → 400 naming the field path", () =>
       Effect.gen(function*() {
         const { url } = yield* Harness

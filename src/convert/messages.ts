@@ -20,11 +20,47 @@ import { type Context, reject } from "./request-context.ts"
 const BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 const MISSING_RESULT = "(no result: the client did not return a result for this tool call)"
 
+/**
+ * Self-hosted chat templates (Qwen3, Mistral, Gemma under vLLM, llama.cpp or Ollama) reject a system message
+ * that is not the first one, and Claude Code sends one mid-conversation on every turn; hosted APIs accept them
+ * anywhere, so there they stay in place.
+ */
+const HOISTS_SYSTEM: ReadonlySet<Provider> = new Set(["ollama", "generic"])
+
 /** The system prompt and the conversation, in upstream order. */
-export const toChatMessages = (req: A.MessagesRequest, context: Context): Array<O.ChatMessage> => [
-  ...systemMessages(req.system, context.notes),
-  ...convertMessages(req.messages, context)
-]
+export const toChatMessages = (req: A.MessagesRequest, context: Context): Array<O.ChatMessage> => {
+  const messages = [...systemMessages(req.system, context.notes), ...convertMessages(req.messages, context)]
+  return HOISTS_SYSTEM.has(context.target.provider) ? hoistSystem(messages, context.notes) : messages
+}
+
+/** All system text in one leading message; user messages that become neighbours are merged, as templates expect. */
+const hoistSystem = (messages: Array<O.ChatMessage>, notes: Set<string>): Array<O.ChatMessage> => {
+  const system: Array<string> = []
+  const rest: Array<O.ChatMessage> = []
+  for (const message of messages) {
+    if (message.role === "system" || message.role === "developer") {
+      system.push(message.content)
+      continue
+    }
+    const previous = rest.at(-1)
+    if (message.role === "user" && previous?.role === "user") rest[rest.length - 1] = mergeUser(previous, message)
+    else rest.push(message)
+  }
+  if (system.length > 1 || (system.length === 1 && messages[0]?.role !== "system")) {
+    notes.add("moved mid-conversation system messages into the leading system message for a self-hosted upstream")
+  }
+  return system.length === 0 ? rest : [{ role: "system", content: system.join("\n\n") }, ...rest]
+}
+
+type UserMessage = Extract<O.ChatMessage, { role: "user" }>
+
+const asParts = (content: UserMessage["content"]): Array<O.ContentPart> =>
+  typeof content === "string" ? [{ type: "text", text: content }] : content
+
+const mergeUser = (a: UserMessage, b: UserMessage): UserMessage =>
+  typeof a.content === "string" && typeof b.content === "string"
+    ? { role: "user", content: `${a.content}\n\n${b.content}` }
+    : { role: "user", content: [...asParts(a.content), ...asParts(b.content)] }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Block type guards (the open OtherBlock fallback has `type: string`, so `block.type === "x"` alone cannot narrow)

@@ -135,6 +135,34 @@ describe("system", () => {
       { role: "user", content: "c" }
     ])
   })
+
+  it("for self-hosted upstreams, system text moves to the one leading system message", () => {
+    const request = body({
+      system: "top",
+      messages: [
+        { role: "user", content: "a" },
+        { role: "system", content: "# Environment" },
+        { role: "user", content: [text("b"), { type: "image", source: { type: "url", url: "https://x/y.png" } }] },
+        { role: "assistant", content: "c" }
+      ]
+    })
+    for (const provider of ["generic", "ollama"] as const) {
+      const converted = convert(request, target("qwen3-coder", provider))
+      expect(converted.request.messages).toEqual([
+        { role: "system", content: "top\n\n# Environment" },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "a" },
+            { type: "text", text: "b" },
+            { type: "image_url", image_url: { url: "https://x/y.png" } }
+          ]
+        },
+        { role: "assistant", content: "c" }
+      ])
+      expect([...converted.notes].join()).toContain("moved mid-conversation system messages")
+    }
+  })
 })
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 import { UpstreamFailure } from "../errors.ts"
 import type { ErrorType } from "../protocol/anthropic.ts"
 import type { ErrorObject } from "../protocol/openai.ts"
+import { parseJsonOr } from "../util/json.ts"
 
 const byStatus = (status: number): { status: number; type: ErrorType } => {
   switch (status) {
@@ -52,13 +53,7 @@ export const readErrorObject = (body: unknown): ErrorObject | undefined => {
   return undefined
 }
 
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
+const parseJson = (text: string): unknown => parseJsonOr(text, undefined)
 
 /** OpenRouter wraps the provider's own error in `metadata.raw` (a JSON string or object) with `provider_name`. */
 const providerDetail = (error: ErrorObject): string | undefined => {

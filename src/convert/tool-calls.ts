@@ -4,6 +4,7 @@
  * Pure.
  */
 import type { ToolNames } from "./tools.ts"
+import { type Parsed, tryParseJson as parseJson } from "../util/json.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tool ids and names
@@ -113,16 +114,6 @@ export class JsonShape {
         }
       }
     }
-  }
-}
-
-type Parsed = { readonly ok: true; readonly value: unknown } | { readonly ok: false }
-
-const parseJson = (text: string): Parsed => {
-  try {
-    return { ok: true, value: JSON.parse(text) }
-  } catch {
-    return { ok: false }
   }
 }
 

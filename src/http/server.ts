@@ -40,8 +40,6 @@ const INTERNAL_ERROR_EVENT: StreamEvent = {
   error: { type: "api_error", message: "Internal proxy error; see the proxy log for this request id" }
 }
 
-const lowerCaseHeaders = (headers: Readonly<Record<string, string>>): Record<string, string | undefined> => headers
-
 export const makeApp = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const pipeline = yield* Pipeline
@@ -55,7 +53,7 @@ export const makeApp = Effect.gen(function*() {
       const reply = yield* pipeline.handle({
         id: requestId,
         body: body.value,
-        headers: lowerCaseHeaders(request.headers),
+        headers: request.headers,
         upstreamModel: body.value.model,
         receivedBytes: body.bytes
       })

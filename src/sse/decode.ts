@@ -11,6 +11,7 @@ import { Array as Arr, Cause, Effect, Pull, Stream } from "effect"
 import { UpstreamProtocolError, type UpstreamFailure } from "../errors.ts"
 import type { Chunk } from "../protocol/openai.ts"
 import { fromUpstreamErrorObject, readErrorObject } from "../convert/errors.ts"
+import { tryParseJson as parseJson } from "../util/json.ts"
 
 export type DecodeError = UpstreamFailure | UpstreamProtocolError
 
@@ -18,14 +19,6 @@ const CR = "\r"
 const LF = "\n"
 
 const clip = (text: string, max = 200): string => (text.length > max ? `${text.slice(0, max)}…` : text)
-
-const parseJson = (text: string): { readonly ok: true; readonly value: unknown } | { readonly ok: false } => {
-  try {
-    return { ok: true, value: JSON.parse(text) }
-  } catch {
-    return { ok: false }
-  }
-}
 
 /** Incremental SSE → chunk parser. Push bytes, collect chunks; `failure` and `ended` say why it stopped. */
 export class SseChunkParser {

@@ -18,6 +18,7 @@ import { type ProxyError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreac
 import type { ChatRequest, ChatResponse, Chunk } from "../protocol/openai.ts"
 import { decodeChunks } from "../sse/decode.ts"
 import { completionAsChunks } from "./completion-chunks.ts"
+import { parseJsonOr } from "../util/json.ts"
 
 export interface UpstreamShape {
   /** A non-streaming completion. */
@@ -72,14 +73,6 @@ const describeTransport = (error: HttpClientError): string => {
 const isConnectTimeout = (error: HttpClientError): boolean => {
   const cause = error.reason.cause as { code?: string; name?: string } | undefined
   return cause?.code === "UND_ERR_CONNECT_TIMEOUT" || cause?.name === "ConnectTimeoutError"
-}
-
-const readJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
 }
 
 export const make = Effect.gen(function*() {
@@ -142,7 +135,7 @@ export const make = Effect.gen(function*() {
   const readCompletion = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<ChatResponse, ProxyError> =>
     Effect.mapError(response.text, transportError).pipe(
       Effect.flatMap((text): Effect.Effect<ChatResponse, ProxyError> => {
-        const body = readJson(text)
+        const body = parseJsonOr(text, undefined)
         if (typeof body !== "object" || body === null) {
           return Effect.fail(new UpstreamProtocolError({ message: `expected a JSON completion, got: ${text.slice(0, 200)}` }))
         }

@@ -8,6 +8,7 @@ import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse
 import type { ProxyConfig } from "../config.ts"
 import type { Cassette } from "./cassette.ts"
 import { Upstream } from "./Upstream.ts"
+import { parseJsonOr } from "../util/json.ts"
 
 export interface ReplayedRequest {
   readonly url: string
@@ -24,11 +25,7 @@ const requestBody = (request: HttpClientRequest.HttpClientRequest): unknown => {
   const body = request.body
   if (body._tag !== "Uint8Array") return undefined
   const text = body.text ?? new TextDecoder().decode(body.body)
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
+  return parseJsonOr(text, text)
 }
 
 /** The cassette's chunks as a web stream, paced by their delays; it errors where the recording broke off. */

@@ -2,7 +2,7 @@
  * The proxy as layers. `proxyLayer` is everything but the socket and the config, so the CLI, tests and library
  * users each bring their own server (a port, port 0, a test server) and their own upstream (live or replayed).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, References } from "effect"
 import { HttpServer } from "effect/http"
 import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
 import { layerApp, layerNodeServer } from "./http/server.ts"
@@ -26,7 +26,9 @@ export const proxyLayer = (options: ProxyOptions = {}): Layer.Layer<never, never
     Layer.provide(Pipeline.layer(options.stages)),
     Layer.provide(options.upstream ?? Upstream.layerLive),
     Layer.provide(Tokenizer.layer),
-    Layer.provide(options.log ?? Log.layer)
+    Layer.provide(options.log ?? Log.layer),
+    // No tracer spans per request and per upstream call: the request log line carries what we report.
+    Layer.provide(Layer.succeed(References.TracerEnabled, false))
   )
 
 /** The proxy listening on config.host:config.port, with its address logged once it listens. */

@@ -6,7 +6,7 @@ import { Effect, Result } from "effect"
 import { ProxyConfig } from "../config.ts"
 import { toChatRequest } from "../convert/request.ts"
 import { toMessage } from "../convert/response.ts"
-import { toEvents, withPings } from "../convert/stream.ts"
+import { toEvents } from "../convert/stream.ts"
 import { Log } from "../log.ts"
 import { secretValues, Upstream } from "../upstream/Upstream.ts"
 import { randomId } from "../util/ids.ts"
@@ -33,10 +33,7 @@ export const core: Effect.Effect<Handler, never, Upstream | ProxyConfig | Log> =
 
       if (chat.stream) {
         const chunks = yield* upstream.stream(chat)
-        const events = chunks.pipe(
-          toEvents({ ...context, inputTokens: Math.round(request.receivedBytes / BYTES_PER_TOKEN) }),
-          withPings(config.pingInterval)
-        )
+        const events = toEvents({ ...context, inputTokens: Math.round(request.receivedBytes / BYTES_PER_TOKEN) })(chunks)
         return streamReply(events, request.upstreamModel)
       }
       const response = yield* upstream.complete(chat)

@@ -129,3 +129,13 @@ export interface ChunkToolCall extends ResponseToolCall {
 }
 
 export type Chunk = Envelope<Choice & { delta?: AssistantOutput<ChunkToolCall> | null }>
+
+/**
+ * Not on the wire: the upstream reader's word that nothing arrived for the ping interval. The stream converter
+ * turns it into an Anthropic `ping` event.
+ */
+export const SILENCE: unique symbol = Symbol("ccproxy/silence")
+export type Silence = typeof SILENCE
+
+/** What the upstream stream yields: chunks, and silences between them. */
+export type UpstreamEvent = Chunk | Silence

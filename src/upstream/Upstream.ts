@@ -1,24 +1,23 @@
 /**
- * The upstream: one Chat Completions endpoint, spoken to over whatever `HttpClient` the layer is given.
+ * The upstream: one Chat Completions endpoint, spoken to over whatever `Transport` the layer is given.
  *
  * - `Upstream.layer` holds the protocol logic (auth headers, status → error mapping, retries before the first
- *   byte, timeouts, SSE decoding) over any HttpClient.
- * - `Upstream.layerLive` adds the real client: undici with HTTP/2 (`allowH2`), its Agent acquired and closed with
+ *   byte, timeouts, SSE reading with idle timeout and silences) over any Transport.
+ * - `Upstream.layerLive` adds the real network: undici with HTTP/2 (`allowH2`), its Agent acquired and closed with
  *   the layer's scope.
- * - Tests swap the HttpClient for one that replays cassettes (`upstream/replay.ts`).
+ * - Tests swap the Transport for one that replays cassettes (`upstream/replay.ts`).
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { Context, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
-import type { HttpClientError } from "effect/http/HttpClientError"
-import * as tls from "node:tls"
+import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject } from "../convert/errors.ts"
 import { type ProxyError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable } from "../errors.ts"
-import type { ChatRequest, ChatResponse, Chunk } from "../protocol/openai.ts"
-import { decodeChunks } from "../sse/decode.ts"
-import { completionAsChunks } from "./completion-chunks.ts"
+import type { ChatRequest, ChatResponse, UpstreamEvent } from "../protocol/openai.ts"
 import { parseJsonOr } from "../util/json.ts"
+import { completionAsChunks } from "./completion-chunks.ts"
+import { describeNetworkError, isConnectTimeout } from "./network-errors.ts"
+import { readSse } from "./sse-reader.ts"
+import { Transport, type TransportResponse } from "./transport.ts"
 
 export interface UpstreamShape {
   /** A non-streaming completion. */
@@ -28,7 +27,7 @@ export interface UpstreamShape {
    * can still become real HTTP statuses; the stream then fails with a ProxyError on mid-stream trouble.
    * Interrupting the stream aborts the upstream request.
    */
-  readonly stream: (request: ChatRequest) => Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError>
+  readonly stream: (request: ChatRequest) => Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError>
 }
 
 /** Statuses worth another attempt: the upstream may well answer differently in a moment. */
@@ -61,111 +60,103 @@ const retryPolicy = (maxRetries: number) =>
     })
   )
 
-/** A short reason such as `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9` (never the request, so never the key). */
-const describeTransport = (error: HttpClientError): string => {
-  const reason = error.reason as { _tag: string; description?: string; cause?: unknown }
-  const cause = reason.cause as { code?: string; message?: string; cause?: { code?: string; message?: string } } | undefined
-  const code = cause?.code ?? cause?.cause?.code
-  const message = cause?.cause?.message ?? cause?.message ?? reason.description ?? reason._tag
-  return code && !message.includes(code) ? `${code}: ${message}` : message
-}
+/** A whole body as text: error answers and non-streamed completions. Interrupting it stops the upstream request. */
+const readText = (body: Readable): Effect.Effect<string, ProxyError> =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      signal.addEventListener("abort", () => body.destroy(), { once: true })
+      const parts: Array<Buffer> = []
+      for await (const part of body) parts.push(part as Buffer)
+      return Buffer.concat(parts).toString("utf8")
+    },
+    catch: (error) => new UpstreamUnreachable({ message: `connection lost mid-answer (${describeNetworkError(error)})` })
+  })
 
-const isConnectTimeout = (error: HttpClientError): boolean => {
-  const cause = error.reason.cause as { code?: string; name?: string } | undefined
-  return cause?.code === "UND_ERR_CONNECT_TIMEOUT" || cause?.name === "ConnectTimeoutError"
-}
+const encoder = new TextEncoder()
 
 export const make = Effect.gen(function*() {
   const config = yield* ProxyConfig
-  const http = yield* HttpClient.HttpClient
+  const transport = yield* Transport
   const url = `${config.baseUrl}/chat/completions`
   const connectMillis = Duration.toMillis(config.connectTimeout)
   const firstByteMillis = Duration.toMillis(config.firstByteTimeout)
-  const idleMillis = Duration.toMillis(config.idleTimeout)
-  const headers = upstreamHeaders(config)
+  const baseHeaders = upstreamHeaders(config)
+  const streamHeaders = { ...baseHeaders, "content-type": "application/json", accept: "text/event-stream" }
+  const jsonHeaders = { ...baseHeaders, "content-type": "application/json", accept: "application/json" }
   const secrets = secretValues(config)
+  const readerOptions = {
+    idleMillis: Duration.toMillis(config.idleTimeout),
+    pingMillis: Duration.toMillis(config.pingInterval),
+    secrets
+  }
 
-  const transportError = (error: HttpClientError): ProxyError =>
+  const networkError = (error: unknown): ProxyError =>
     isConnectTimeout(error)
       ? new UpstreamTimeout({ phase: "connect", millis: connectMillis })
-      : new UpstreamUnreachable({ message: describeTransport(error) })
+      : new UpstreamUnreachable({ message: describeNetworkError(error) })
 
   /**
    * One attempt: send, wait for a 2xx status (error statuses are read and mapped), then `read` what must arrive
    * before anything goes to the client. Each attempt gets the first-byte timeout; retries wrap whole attempts.
+   * The body is serialised once, and nothing here keeps it once an attempt has been answered.
    */
   const attempt = <A>(
     request: ChatRequest,
-    read: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, ProxyError>
+    read: (response: TransportResponse) => Effect.Effect<A, ProxyError>
   ): Effect.Effect<A, ProxyError> =>
-    http.execute(
-      HttpClientRequest.post(url).pipe(
-        HttpClientRequest.setHeaders(headers),
-        HttpClientRequest.setHeader("accept", request.stream ? "text/event-stream" : "application/json"),
-        HttpClientRequest.bodyText(JSON.stringify(request), "application/json")
+    Effect.suspend(() => {
+      const call = {
+        url,
+        headers: request.stream ? streamHeaders : jsonHeaders,
+        body: encoder.encode(JSON.stringify(request))
+      }
+      return Effect.tryPromise({ try: (signal) => transport.send(call, signal), catch: networkError }).pipe(
+        Effect.flatMap((response) => {
+          if (response.status >= 200 && response.status < 300) return read(response)
+          if (response.status < 400) {
+            response.body.destroy()
+            const location = response.headers.location
+            return Effect.fail(
+              new UpstreamProtocolError({
+                message: `upstream answered HTTP ${response.status}${location ? ` (to ${location})` : ""}; check OPENAI_BASE_URL`
+              })
+            )
+          }
+          return readText(response.body).pipe(
+            Effect.orElseSucceed(() => ""),
+            Effect.flatMap((text) =>
+              Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
+            )
+          )
+        }),
+        Effect.timeoutOrElse({
+          duration: config.firstByteTimeout,
+          orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
+        }),
+        Effect.retry(retryPolicy(config.maxRetries))
       )
-    ).pipe(
-      Effect.mapError(transportError),
-      Effect.flatMap((response) =>
-        response.status >= 200 && response.status < 300
-          ? read(response)
-          : response.status < 400
-          ? Effect.fail(
-            new UpstreamProtocolError({
-              message: `upstream answered HTTP ${response.status}${
-                response.headers.location ? ` (to ${response.headers.location})` : ""
-              }; check OPENAI_BASE_URL`
-            })
-          )
-          : response.text.pipe(
-          Effect.orElseSucceed(() => ""),
-          Effect.flatMap((text) =>
-            Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
-          )
-        )
-      ),
-      Effect.timeoutOrElse({
-        duration: config.firstByteTimeout,
-        orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
-      }),
-      Effect.retry(retryPolicy(config.maxRetries)),
-      Effect.provideService(HttpClient.TracerPropagationEnabled, false)
-    )
+    })
 
-  const readCompletion = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<ChatResponse, ProxyError> =>
-    Effect.mapError(response.text, transportError).pipe(
-      Effect.flatMap((text): Effect.Effect<ChatResponse, ProxyError> => {
-        const body = parseJsonOr(text, undefined)
-        if (typeof body !== "object" || body === null) {
-          return Effect.fail(new UpstreamProtocolError({ message: `expected a JSON completion, got: ${text.slice(0, 200)}` }))
-        }
-        const response = body as ChatResponse
-        const error = response.choices?.length ? undefined : readErrorObject(body)
-        return error ? Effect.fail(fromUpstreamErrorObject(error, secrets)) : Effect.succeed(response)
-      })
-    )
+  const readCompletion = (response: TransportResponse): Effect.Effect<ChatResponse, ProxyError> =>
+    Effect.flatMap(readText(response.body), (text): Effect.Effect<ChatResponse, ProxyError> => {
+      const body = parseJsonOr(text, undefined)
+      if (typeof body !== "object" || body === null) {
+        return Effect.fail(new UpstreamProtocolError({ message: `expected a JSON completion, got: ${text.slice(0, 200)}` }))
+      }
+      const response = body as ChatResponse
+      const error = response.choices?.length ? undefined : readErrorObject(body)
+      return error ? Effect.fail(fromUpstreamErrorObject(error, secrets)) : Effect.succeed(response)
+    })
 
   const complete = (request: ChatRequest): Effect.Effect<ChatResponse, ProxyError> => attempt(request, readCompletion)
 
   /** SSE as it arrives; a JSON answer to a stream request (an error, or a server that ignores `stream`) is read whole. */
-  const readStream = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
+  const readStream = (response: TransportResponse): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError> =>
     (response.headers["content-type"] ?? "").includes("application/json")
       ? Effect.map(readCompletion(response), (completion) => Stream.fromIterable(completionAsChunks(completion)))
-      : Effect.succeed(decodeChunks(
-        response.stream.pipe(
-          Stream.mapError((error): ProxyError =>
-            new UpstreamUnreachable({ message: `connection lost mid-stream (${describeTransport(error)})` })
-          ),
-          // On the bytes, not the decoded chunks: SSE comments (OpenRouter's keep-alives) count as activity.
-          Stream.timeoutOrElse({
-            duration: config.idleTimeout,
-            orElse: () => Stream.fail(new UpstreamTimeout({ phase: "idle", millis: idleMillis }))
-          })
-        ),
-        secrets
-      ))
+      : Effect.succeed(readSse(response.body, readerOptions))
 
-  const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<Chunk, ProxyError>, ProxyError> =>
+  const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError> =>
     attempt(request, readStream)
 
   return Upstream.of({ complete, stream })
@@ -185,24 +176,11 @@ const upstreamHeaders = (config: ProxyConfigShape): Record<string, string> => {
   return headers
 }
 
-/** The real HTTP client: an undici Agent that negotiates HTTP/2 over TLS, closed when the layer's scope ends. */
-export const layerHttpClient: Layer.Layer<HttpClient.HttpClient, never, ProxyConfig> = Layer.unwrap(
-  Effect.gen(function*() {
-    const config = yield* ProxyConfig
-    const ca = config.caCertificates === undefined ? undefined : [...tls.rootCertificates, config.caCertificates]
-    return NodeHttpClient.layerUndiciOptions({
-      allowH2: true,
-      connect: { timeout: Duration.toMillis(config.connectTimeout), ...(ca ? { ca } : {}) },
-      keepAliveTimeout: 30_000
-    })
-  })
-)
-
 export class Upstream extends Context.Service<Upstream, UpstreamShape>()("ccproxy/Upstream") {
-  /** Protocol logic over the HttpClient in context. */
-  static readonly layer: Layer.Layer<Upstream, never, HttpClient.HttpClient | ProxyConfig> = Layer.effect(this, make)
+  /** Protocol logic over the Transport in context. */
+  static readonly layer: Layer.Layer<Upstream, never, Transport | ProxyConfig> = Layer.effect(this, make)
   /** Real network: HTTP/2-capable undici Agent. */
   static readonly layerLive: Layer.Layer<Upstream, never, ProxyConfig> = this.layer.pipe(
-    Layer.provide(layerHttpClient)
+    Layer.provide(Transport.layerUndici)
   )
 }

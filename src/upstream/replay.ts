@@ -1,14 +1,15 @@
 /**
- * Replay: an in-process HttpClient that answers from cassettes, with their recorded chunk boundaries, delays and
- * broken connections. Put under `Upstream.layer`, it runs the real protocol code (statuses, SSE decoding,
- * timeouts) with no network, so tests and benchmarks see exactly what a live upstream would produce.
+ * Replay: a Transport that answers from cassettes, with their recorded chunk boundaries, delays and broken
+ * connections. Put under `Upstream.layer`, it runs the real protocol code (statuses, SSE reading, timeouts, retries)
+ * with no network, so tests and benchmarks see exactly what a live upstream would produce.
  */
-import { Effect, Layer } from "effect"
-import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "effect/http"
+import { Layer } from "effect"
+import { Readable } from "node:stream"
 import type { ProxyConfig } from "../config.ts"
-import type { Cassette } from "./cassette.ts"
-import { Upstream } from "./Upstream.ts"
 import { parseJsonOr } from "../util/json.ts"
+import type { Cassette } from "./cassette.ts"
+import { Transport, type TransportShape } from "./transport.ts"
+import { Upstream } from "./Upstream.ts"
 
 export interface ReplayedRequest {
   readonly url: string
@@ -19,67 +20,62 @@ export interface ReplayedRequest {
 /** Chooses the cassette for each request (the n-th request, 0-based). */
 export type ReplayScript = (request: ReplayedRequest, n: number) => Cassette
 
-const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
-const requestBody = (request: HttpClientRequest.HttpClientRequest): unknown => {
-  const body = request.body
-  if (body._tag !== "Uint8Array") return undefined
-  const text = body.text ?? new TextDecoder().decode(body.body)
-  return parseJsonOr(text, text)
-}
-
-/** The cassette's chunks as a web stream, paced by their delays; it errors where the recording broke off. */
-const bodyStream = (cassette: Cassette, signal: AbortSignal): ReadableStream<Uint8Array> => {
+/** The cassette's chunks as a Node stream, paced by their delays; it errors where the recording broke off. */
+export const cassetteBody = (cassette: Cassette): Readable => {
   const chunks = cassette.response.chunks
   let next = 0
   let timer: ReturnType<typeof setTimeout> | undefined
-  return new ReadableStream<Uint8Array>({
-    pull: (controller) =>
-      new Promise<void>((resolve) => {
-        const chunk = chunks[next++]
-        if (chunk === undefined) {
-          if (cassette.response.abort) controller.error(new Error("socket hang up"))
-          else controller.close()
-          return resolve()
-        }
-        const emit = () => {
-          if (!signal.aborted) controller.enqueue(encoder.encode(chunk.text))
-          resolve()
-        }
-        if (chunk.delayMs) timer = setTimeout(emit, chunk.delayMs)
-        else emit()
-      }),
-    cancel: () => clearTimeout(timer)
+  return new Readable({
+    read() {
+      if (timer !== undefined) return
+      const chunk = chunks[next++]
+      if (chunk === undefined) {
+        if (cassette.response.abort) this.destroy(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }))
+        else this.push(null)
+        return
+      }
+      if (!chunk.delayMs) {
+        this.push(chunk.text)
+        return
+      }
+      timer = setTimeout(() => {
+        timer = undefined
+        this.push(chunk.text)
+      }, chunk.delayMs)
+    },
+    destroy(error, callback) {
+      clearTimeout(timer)
+      callback(error)
+    }
   })
 }
 
-export const replayHttpClient = (script: ReplayScript, seen: Array<ReplayedRequest> = []): HttpClient.HttpClient =>
-  HttpClient.make((request, url, signal) =>
-    Effect.suspend(() => {
-      const replayed: ReplayedRequest = { url: url.toString(), headers: request.headers, body: requestBody(request) }
-      seen.push(replayed)
-      const cassette = script(replayed, seen.length - 1)
-      if (cassette.response.status === 0) {
-        return Effect.fail(
-          new HttpClientError.HttpClientError({
-            reason: new HttpClientError.TransportError({ request, description: "connection refused" })
-          })
-        )
-      }
-      const response = new Response(bodyStream(cassette, signal), {
-        status: cassette.response.status,
-        headers: cassette.response.headers ?? {}
-      })
-      return Effect.succeed(HttpClientResponse.fromWeb(request, response))
-    })
-  )
+export const replayTransport = (script: ReplayScript, seen: Array<ReplayedRequest> = []): TransportShape => ({
+  send: async (request, signal) => {
+    const text = decoder.decode(request.body)
+    const replayed: ReplayedRequest = { url: request.url, headers: request.headers, body: parseJsonOr(text, text) }
+    seen.push(replayed)
+    const cassette = script(replayed, seen.length - 1)
+    if (cassette.response.status === 0) {
+      throw Object.assign(new Error("connection refused (replayed)"), { code: "ECONNREFUSED" })
+    }
+    const body = cassetteBody(cassette)
+    signal.addEventListener("abort", () => body.destroy(), { once: true })
+    body.on("error", () => undefined)
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(cassette.response.headers ?? {})) headers[name.toLowerCase()] = value
+    return { status: cassette.response.status, headers, body }
+  }
+})
 
 /** The Upstream service answering from cassettes. `seen` collects what the proxy sent. */
 export const layerReplay = (
   script: ReplayScript,
   seen: Array<ReplayedRequest> = []
 ): Layer.Layer<Upstream, never, ProxyConfig> =>
-  Upstream.layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, replayHttpClient(script, seen))))
+  Upstream.layer.pipe(Layer.provide(Layer.succeed(Transport, replayTransport(script, seen))))
 
 /** Plays the given cassettes in order, one per request. */
 export const inOrder = (...cassettes: ReadonlyArray<Cassette>): ReplayScript => (_request, n) => {

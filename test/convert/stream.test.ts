@@ -1,13 +1,13 @@
 import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Exit, Fiber, Stream } from "effect"
+import { Effect, Exit, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { readdirSync, readFileSync } from "node:fs"
 import { PLACEHOLDER_SIGNATURE, sanitizeToolId } from "../../src/convert/response.ts"
-import { type StreamContext, StreamTranslator, toEvents, withPings } from "../../src/convert/stream.ts"
+import { type StreamContext, StreamTranslator, toEvents } from "../../src/convert/stream.ts"
 import { UpstreamTimeout } from "../../src/errors.ts"
 import type { StreamEvent } from "../../src/protocol/anthropic.ts"
-import type { Chunk } from "../../src/protocol/openai.ts"
+import { type Chunk, SILENCE, type UpstreamEvent } from "../../src/protocol/openai.ts"
 import { decodeChunks } from "../../src/sse/decode.ts"
 import { encodeEvents } from "../../src/sse/encode.ts"
 import { type Cassette, cassetteBytes, decodeCassette, sseCassette } from "../../src/upstream/cassette.ts"
@@ -907,65 +907,20 @@ describe("toEvents", () => {
     }))
 })
 
-describe("withPings", () => {
-  const stamped = <A extends { readonly type: string }>(stream: Stream.Stream<A>, since: number) =>
-    stream.pipe(Stream.mapEffect((event) => Effect.map(Clock.currentTimeMillis, (now) => `${now - since} ${event.type}`)))
-
-  it.effect("pings only while the upstream is silent, from the last event on", () =>
+describe("silences", () => {
+  it.effect("each SILENCE from the upstream becomes a ping, in place", () =>
     Effect.gen(function*() {
-      const events = yield* runTimed(eventsOf(loadCassette("deepseek-slow-pings")).pipe(withPings("5 seconds")))
-      const withoutPings = events.filter((event) => event.type !== "ping")
-      expect(withoutPings.map(show)).toEqual(expectedEvents["deepseek-slow-pings"])
+      const source = Stream.fromIterable<UpstreamEvent>([SILENCE, chunk({ content: "a" }), SILENCE, chunk({}, "stop")])
+      const events = yield* Stream.runCollect(toEvents(ctx)(source))
       expect(events.map((event) => event.type)).toEqual([
         "message_start",
         "ping",
-        "ping",
         "content_block_start",
         "content_block_delta",
         "ping",
-        "content_block_delta",
-        "content_block_stop",
-        "content_block_start",
-        "content_block_delta",
         "content_block_stop",
         "message_delta",
         "message_stop"
       ])
-      const startedAt = yield* Clock.currentTimeMillis
-      const times = yield* runTimed(stamped(eventsOf(loadCassette("deepseek-slow-pings")).pipe(withPings("5 seconds")), startedAt))
-      // Thinking starts at 13.1 s and the answer at 20.1 s (the cassette's delays).
-      expect(times.filter((line) => line.endsWith("ping"))).toEqual(["5000 ping", "10000 ping", "18100 ping"])
-    }))
-
-  it.effect("adds nothing to a chatty stream", () =>
-    Effect.gen(function*() {
-      const events = yield* runTimed(eventsOf(loadCassette("openai-text")).pipe(withPings("5 seconds")))
-      expect(events.map(show)).toEqual(expectedEvents["openai-text"])
-    }))
-
-  it.effect("ends with the source, without waiting for the timer", () =>
-    Effect.gen(function*() {
-      const events = yield* Stream.runCollect(Stream.make({ type: "message_stop" as const }).pipe(withPings("1 hour")))
-      expect(events).toEqual([{ type: "message_stop" }])
-    }))
-
-  it.effect("stops the source and the timer when the client goes away", () =>
-    Effect.gen(function*() {
-      let sourceClosed = false
-      const source = Stream.concat(Stream.make({ type: "message_start" as const }), Stream.never).pipe(
-        Stream.ensuring(Effect.sync(() => {
-          sourceClosed = true
-        }))
-      )
-      const events = yield* runTimed(source.pipe(withPings("1 second"), Stream.take(3)))
-      expect(events.map((event) => event.type)).toEqual(["message_start", "ping", "ping"])
-      expect(sourceClosed).toBe(true)
-    }))
-
-  it.effect("is off for a zero interval", () =>
-    Effect.gen(function*() {
-      const source = Stream.make({ type: "message_stop" as const })
-      expect(withPings(0)(source)).toBe(source)
-      expect(yield* Stream.runCollect(withPings("0 millis")(source))).toEqual([{ type: "message_stop" }])
     }))
 })

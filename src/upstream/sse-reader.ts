@@ -1,0 +1,155 @@
+/**
+ * An upstream SSE body (a Node `Readable`) → a stream of OpenAI chunks, with the two clocks a long-lived stream
+ * needs folded into the same pull:
+ *
+ * - **idle**: waiting longer than `idleMillis` without a single byte (SSE comments count: OpenRouter's keep-alives
+ *   are activity) fails the stream with `UpstreamTimeout`. Only time spent waiting counts, so a slow client that
+ *   holds back reading never trips it.
+ * - **silence**: waiting `pingMillis` without producing anything yields `SILENCE`, which the stream converter turns
+ *   into a `ping` event so connections on the way to the client stay open through a long reasoning phase.
+ *
+ * One pull reads everything the socket has buffered and parses it in one pass. There is no fiber per stream and no
+ * queue between stages, just one timer, so a token costs a read, a parse and a translation. The timer is not reset
+ * per byte: it wakes at the earliest moment something could be due and re-arms for what is left.
+ */
+import { Cause, Channel, Effect, Scope, Stream } from "effect"
+import type { Readable } from "node:stream"
+import { type ProxyError, UpstreamTimeout, UpstreamUnreachable } from "../errors.ts"
+import { type Chunk, SILENCE, type UpstreamEvent } from "../protocol/openai.ts"
+import { SseChunkParser } from "../sse/decode.ts"
+import { describeNetworkError } from "./network-errors.ts"
+
+export interface ReaderOptions {
+  /** Longest wait for the next byte; 0 or Infinity: no limit. */
+  readonly idleMillis: number
+  /** A `SILENCE` after this long without output; 0 or Infinity: never. */
+  readonly pingMillis: number
+  /** Values to scrub from upstream error messages. */
+  readonly secrets: ReadonlyArray<string>
+}
+
+/** After `[DONE]`, how long the rest of the body may take to end before the request is cut (keeps connections reusable). */
+const DRAIN_MILLIS = 1_000
+
+const ignore = () => undefined
+
+const enabled = (millis: number) => millis > 0 && Number.isFinite(millis)
+
+export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<UpstreamEvent, ProxyError> =>
+  Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
+    Effect.suspend(() => {
+      const parser = new SseChunkParser(options.secrets)
+      const idle = enabled(options.idleMillis) ? options.idleMillis : undefined
+      const ping = enabled(options.pingMillis) ? options.pingMillis : undefined
+      let failure: ProxyError | undefined
+      let bodyEnded = false
+      /** The pending pull, resumed by body events or the timer. */
+      let resume: ((pull: typeof next) => void) | undefined
+      /** When the current wait began, or when the last byte arrived during it; undefined between waits. */
+      let waitingSince: number | undefined
+      let lastOutput = Date.now()
+      let timer: ReturnType<typeof setTimeout> | undefined
+
+      const wake = () => {
+        const pending = resume
+        resume = undefined
+        pending?.(next)
+      }
+      const onEnd = () => {
+        bodyEnded = true
+        wake()
+      }
+      const onError = (error: unknown) => {
+        failure ??= new UpstreamUnreachable({ message: `connection lost mid-stream (${describeNetworkError(error)})` })
+        wake()
+      }
+      body.on("readable", wake)
+      body.on("end", onEnd)
+      body.on("error", onError)
+
+      const earliestDue = (now: number): number =>
+        Math.min(
+          idle === undefined || waitingSince === undefined ? Infinity : waitingSince + idle - now,
+          ping === undefined ? Infinity : lastOutput + ping - now
+        )
+
+      const onTimer = () => {
+        timer = undefined
+        if (resume === undefined) return // not waiting: the next wait arms it again
+        const now = Date.now()
+        if (idle !== undefined && waitingSince !== undefined && now - waitingSince >= idle) {
+          failure ??= new UpstreamTimeout({ phase: "idle", millis: idle })
+          return wake()
+        }
+        if (ping !== undefined && now - lastOutput >= ping) {
+          lastOutput = now
+          waitingSince = undefined
+          const pending = resume
+          resume = undefined
+          return pending(Effect.succeed([SILENCE]))
+        }
+        arm(now)
+      }
+      const arm = (now: number) => {
+        if (timer !== undefined || (idle === undefined && ping === undefined)) return
+        timer = setTimeout(onTimer, Math.max(1, earliestDue(now)))
+      }
+
+      const read = (out: Array<Chunk>): boolean => {
+        let bytes: Buffer | null
+        let any = false
+        while (!parser.ended && (bytes = body.read() as Buffer | null) !== null) {
+          any = true
+          parser.push(bytes, out)
+        }
+        return any
+      }
+
+      const next: Effect.Effect<readonly [UpstreamEvent, ...Array<UpstreamEvent>], ProxyError | Cause.Done> = Effect.suspend(() => {
+        const out: Array<Chunk> = []
+        const gotBytes = read(out)
+        if (out.length > 0) {
+          lastOutput = Date.now()
+          waitingSince = undefined
+          return Effect.succeed(out as [Chunk, ...Array<Chunk>])
+        }
+        if (parser.failure !== undefined) return Effect.fail(parser.failure)
+        if (parser.ended) return Cause.done()
+        if (failure !== undefined) return Effect.fail(failure)
+        if (bodyEnded || body.readableEnded) {
+          parser.end(out)
+          if (out.length > 0) return Effect.succeed(out as [Chunk, ...Array<Chunk>])
+          return parser.failure !== undefined ? Effect.fail(parser.failure) : Cause.done()
+        }
+        const now = Date.now()
+        if (gotBytes || waitingSince === undefined) waitingSince = now
+        arm(now)
+        return Effect.callback<readonly [UpstreamEvent, ...Array<UpstreamEvent>], ProxyError | Cause.Done>((done) => {
+          resume = (pull) => done(pull)
+          return Effect.sync(() => {
+            resume = undefined
+          })
+        })
+      })
+
+      const release = Effect.sync(() => {
+        clearTimeout(timer)
+        resume = undefined
+        body.off("readable", wake)
+        body.off("end", onEnd)
+        body.off("error", onError)
+        body.on("error", ignore)
+        if (body.readableEnded || body.destroyed) return
+        if (parser.ended && parser.failure === undefined) {
+          // `[DONE]` arrived: let the body end on its own so the connection goes back to the pool.
+          const cut = setTimeout(() => body.destroy(), DRAIN_MILLIS)
+          body.once("end", () => clearTimeout(cut))
+          body.resume()
+        } else {
+          // The client went away, or the stream failed: stop the upstream request now.
+          body.destroy()
+        }
+      })
+      return Effect.as(Scope.addFinalizer(scope, release), next)
+    })
+  ))

@@ -1,8 +1,9 @@
 /**
  * Local token counting for `/v1/messages/count_tokens`. The encoder (o200k_base, the GPT-4o/GPT-5 vocabulary) is
- * loaded once when the layer is built; counting never calls the upstream and is not on the proxy's hot path.
+ * built once, on the first count: it takes ~0.7 s of CPU and ~70 MB of heap (~135 MB of RSS), which a proxy that is
+ * never asked to count should not carry. Counting never calls the upstream and is not on the proxy's hot path.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Layer } from "effect"
 import { Tiktoken } from "js-tiktoken/lite"
 import o200k from "js-tiktoken/ranks/o200k_base"
 import type { CountTokensRequest, Message, Tool } from "./protocol/anthropic.ts"
@@ -129,6 +130,16 @@ export const makeTokenizer = (encoder: Tiktoken): TokenizerShape => {
   }
 }
 
+/** Builds the encoder on first use, then reuses it. */
+export const makeLazyTokenizer = (): TokenizerShape => {
+  let built: TokenizerShape | undefined
+  const get = () => (built ??= makeTokenizer(new Tiktoken(o200k)))
+  return {
+    countText: (text) => get().countText(text),
+    countRequest: (request) => get().countRequest(request)
+  }
+}
+
 export class Tokenizer extends Context.Service<Tokenizer, TokenizerShape>()("ccproxy/Tokenizer") {
-  static readonly layer = Layer.effect(this, Effect.sync(() => makeTokenizer(new Tiktoken(o200k))))
+  static readonly layer = Layer.sync(this, makeLazyTokenizer)
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Tiktoken } from "js-tiktoken/lite"
 import o200k from "js-tiktoken/ranks/o200k_base"
-import { makeTokenizer } from "../src/tokens.ts"
+import { makeLazyTokenizer, makeTokenizer } from "../src/tokens.ts"
 import { imageDimensions, imageTokens, tokensForDimensions } from "../src/tokens/media.ts"
 
 const tokenizer = makeTokenizer(new Tiktoken(o200k))
@@ -83,5 +83,15 @@ describe("token counting", () => {
     // Encoded naively this would take minutes; the run estimate makes it instant (the test timeout guards it).
     const count = tokenizer.countText(`data: ${blob} end`)
     expect(count).toBe(Math.ceil(blob.length / 3) + tokenizer.countText("data: ") + tokenizer.countText(" end"))
+  })
+})
+
+describe("makeLazyTokenizer", () => {
+  it("builds the encoder on the first count and counts like the eager one", () => {
+    const lazy = makeLazyTokenizer()
+    expect(lazy.countText("Hello world")).toBe(tokenizer.countText("Hello world"))
+    expect(lazy.countRequest({ model: "m", messages: [{ role: "user", content: "What is 2+2?" }] })).toBe(
+      tokenizer.countRequest({ model: "m", messages: [{ role: "user", content: "What is 2+2?" }] })
+    )
   })
 })

@@ -2,8 +2,8 @@
  * Reading a request body: size cap, JSON parse with the parser's position, schema decode with a field path.
  * Decoding happens once, here at ingress.
  */
-import { ByteSize, Effect, Schema } from "effect"
-import { HttpIncomingMessage, type HttpServerRequest } from "effect/http"
+import { Effect, Schema, Stream } from "effect"
+import type { HttpServerRequest } from "effect/http"
 import { InvalidRequest, RequestTooLarge } from "../errors.ts"
 
 export interface DecodedBody<A> {
@@ -25,6 +25,31 @@ export const describeSchemaError = (error: Schema.SchemaError): string => {
   return at ? `${formatPath(at.slice(3))}: ${problem}` : problem
 }
 
+/**
+ * The body's bytes, read once and kept nowhere else: `request.arrayBuffer` would cache them on the request, which
+ * lives as long as its (possibly hours-long) response stream.
+ */
+const readBytes = (
+  request: HttpServerRequest.HttpServerRequest,
+  maxBytes: number
+): Effect.Effect<Uint8Array, InvalidRequest | RequestTooLarge> =>
+  Effect.suspend(() => {
+    const parts: Array<Uint8Array> = []
+    let size = 0
+    return request.stream.pipe(
+      Stream.mapError(() => new InvalidRequest({ message: "Could not read the request body" })),
+      Stream.runForEachArray((chunk) => {
+        for (const part of chunk) {
+          size += part.byteLength
+          if (size > maxBytes) return Effect.fail(new RequestTooLarge({ limitBytes: maxBytes }))
+          parts.push(part)
+        }
+        return Effect.void
+      }),
+      Effect.map(() => (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)))
+    )
+  })
+
 export const readJsonBody = <S extends Schema.Top & { readonly DecodingServices: never }>(
   request: HttpServerRequest.HttpServerRequest,
   schema: S,
@@ -33,15 +58,7 @@ export const readJsonBody = <S extends Schema.Top & { readonly DecodingServices:
   Effect.gen(function*() {
     const declared = Number(request.headers["content-length"])
     if (declared > maxBytes) return yield* new RequestTooLarge({ limitBytes: maxBytes })
-    const buffer = yield* request.arrayBuffer.pipe(
-      Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBytes)),
-      Effect.mapError((error) => {
-        const reason = (error as { reason?: { reason?: string } }).reason
-        return reason?.reason === "BodyTooLarge"
-          ? new RequestTooLarge({ limitBytes: maxBytes })
-          : new InvalidRequest({ message: "Could not read the request body" })
-      })
-    )
+    const buffer = yield* readBytes(request, maxBytes)
     if (buffer.byteLength === 0) return yield* new InvalidRequest({ message: "Request body is empty; expected JSON" })
     let json: unknown
     try {

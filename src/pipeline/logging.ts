@@ -6,7 +6,7 @@ import { Cause, Clock, Effect, Exit, Option, Stream } from "effect"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
 import { Log } from "../log.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
-import type { ProxyRequest, Stage } from "./stage.ts"
+import type { ProxyReply, ProxyRequest, Stage } from "./stage.ts"
 
 interface Outcome {
   readonly status: number
@@ -27,13 +27,81 @@ const observeUsage = (events: ReadonlyArray<StreamEvent>, into: { usage?: Partia
   }
 }
 
+/** What the log line needs from the request: kept instead of the request, so an open stream does not hold its body. */
+interface Subject {
+  readonly id: string
+  readonly model: string
+  readonly stream: boolean
+}
+
+const subjectOf = (request: ProxyRequest): Subject => ({
+  id: request.id,
+  model: request.body.model,
+  stream: request.body.stream === true
+})
+
+type Write = (subject: Subject, started: number, now: number, outcome: Outcome) => void
+
+/**
+ * The stream, logged when it ends with the usage it reported. A module-level function so the closures that live as
+ * long as the stream capture only these arguments, never the request around them.
+ */
+const observed = (
+  events: Stream.Stream<StreamEvent, ProxyError>,
+  subject: Subject,
+  started: number,
+  upstreamModel: string | undefined,
+  write: Write
+): Stream.Stream<StreamEvent, ProxyError> => {
+  const seen: { usage?: Partial<Usage>; stop?: string | null; error?: string } = {}
+  return events.pipe(
+    Stream.mapArray((chunk) => {
+      observeUsage(chunk, seen)
+      return chunk
+    }),
+    Stream.onExit((exit) =>
+      Effect.map(Clock.currentTimeMillis, (end) =>
+        write(subject, started, end, {
+          status: Exit.isSuccess(exit) ? 200 : 499,
+          upstreamModel,
+          usage: seen.usage,
+          stopReason: seen.stop,
+          error: seen.error ?? (Exit.isSuccess(exit) ? undefined : "stream interrupted")
+        }))
+    )
+  )
+}
+
+const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, started: number, now: number, write: Write) => {
+  if (Exit.isFailure(exit)) {
+    const failure = Cause.findErrorOption(exit.cause)
+    const error = Option.isSome(failure) ? toAnthropicError(failure.value) : undefined
+    write(subject, started, now, {
+      status: error?.status ?? 499,
+      error: error ? `${error.type}: ${error.message}` : "interrupted"
+    })
+    return exit
+  }
+  const reply = exit.value
+  if (reply._tag === "Stream") {
+    return Exit.succeed<ProxyReply>({ ...reply, events: observed(reply.events, subject, started, reply.upstreamModel, write) })
+  }
+  write(subject, started, now, {
+    status: 200,
+    upstreamModel: reply.upstreamModel,
+    usage: reply.message.usage,
+    stopReason: reply.message.stop_reason
+  })
+  return exit
+}
+
 export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) => {
-  const write = (request: ProxyRequest, started: number, now: number, outcome: Outcome) =>
+  const write: Write = (subject, started, now, outcome) =>
     log.write(outcome.status >= 500 || outcome.error ? "warn" : "info", "request", {
-      request_id: request.id,
-      client_model: request.body.model,
+      request_id: subject.id,
+      client_model: subject.model,
       upstream_model: outcome.upstreamModel ?? null,
-      stream: request.body.stream === true,
+      stream: subject.stream,
       status: outcome.status,
       duration_ms: now - started,
       input_tokens: outcome.usage?.input_tokens ?? null,
@@ -45,50 +113,11 @@ export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) =
 
   return {
     name: "logging",
-    wrap: (next) => (request) =>
-      Effect.gen(function*() {
-        const started = yield* Clock.currentTimeMillis
-        const exit = yield* Effect.exit(next(request))
-        const now = yield* Clock.currentTimeMillis
-        if (Exit.isFailure(exit)) {
-          const failure = Cause.findErrorOption(exit.cause)
-          const error = Option.isSome(failure) ? toAnthropicError(failure.value as ProxyError) : undefined
-          write(request, started, now, {
-            status: error?.status ?? 499,
-            error: error ? `${error.type}: ${error.message}` : "interrupted"
-          })
-          return yield* exit
-        }
-        const reply = exit.value
-        if (reply._tag === "Message") {
-          write(request, started, now, {
-            status: 200,
-            upstreamModel: reply.upstreamModel,
-            usage: reply.message.usage,
-            stopReason: reply.message.stop_reason
-          })
-          return reply
-        }
-        const seen: { usage?: Partial<Usage>; stop?: string | null; error?: string } = {}
-        const events = reply.events.pipe(
-          Stream.mapArray((chunk) => {
-            observeUsage(chunk, seen)
-            return chunk
-          }),
-          Stream.onExit((streamExit) =>
-            Effect.flatMap(Clock.currentTimeMillis, (end) =>
-              Effect.sync(() =>
-                write(request, started, end, {
-                  status: Exit.isSuccess(streamExit) ? 200 : 499,
-                  upstreamModel: reply.upstreamModel,
-                  usage: seen.usage,
-                  stopReason: seen.stop,
-                  error: seen.error ?? (Exit.isSuccess(streamExit) ? undefined : "stream interrupted")
-                })
-              ))
-          )
-        )
-        return { ...reply, events }
-      })
+    wrap: (next) => (request) => {
+      const subject = subjectOf(request)
+      return Effect.flatMap(Clock.currentTimeMillis, (started) =>
+        Effect.flatMap(Effect.exit(next(request)), (exit) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => settle(exit, subject, started, now, write))))
+    }
   }
 })

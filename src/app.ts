@@ -2,8 +2,10 @@
  * The proxy as layers. `proxyLayer` is everything but the socket and the config, so the CLI, tests and library
  * users each bring their own server (a port, port 0, a test server) and their own upstream (live or replayed).
  */
-import { Effect, Layer, References } from "effect"
-import { HttpServer } from "effect/http"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import * as HttpServer from "effect/http/HttpServer"
 import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
 import { layerApp, layerNodeServer } from "./http/server.ts"
 import { Log } from "./log.ts"

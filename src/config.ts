@@ -2,7 +2,15 @@
  * Every knob of the proxy, read once from the environment (and an optional `.env`; the real environment wins).
  * Names and defaults match the Python CCProxy so existing setups keep working.
  */
-import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import { detectProvider, type Provider } from "./convert/models.ts"
 

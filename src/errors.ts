@@ -2,7 +2,7 @@
  * Every way a request can fail, as one union of tagged errors. They are turned into Anthropic error bodies in one
  * place (`toAnthropicError`), used by the HTTP edge for JSON errors and by the stream encoder for `event: error`.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import type { ErrorType } from "./protocol/anthropic.ts"
 
 /** The client sent something we cannot accept (bad JSON, schema mismatch, unsupported content). */

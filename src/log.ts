@@ -2,7 +2,9 @@
  * Structured logging: one JSON object per line on stdout. A service, so tests capture lines and the level comes
  * from config. Nothing here formats secrets: callers pass plain fields, and keys are `Redacted` everywhere else.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { type LogLevel, ProxyConfig } from "./config.ts"
 
 export type Fields = Readonly<Record<string, unknown>>

@@ -2,8 +2,10 @@
  * `npm start` / `ccproxy`: read the config, start the server, run until SIGINT/SIGTERM.
  * A bad configuration or a busy port ends the start with one line naming the problem, never a stack trace.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { ConfigProvider, Effect, Layer } from "effect"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { serverLayer } from "./app.ts"
 import { envProvider, loadConfig } from "./config.ts"
 

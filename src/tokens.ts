@@ -3,7 +3,8 @@
  * built once, on the first count: it takes ~0.7 s of CPU and ~70 MB of heap (~135 MB of RSS), which a proxy that is
  * never asked to count should not carry. Counting never calls the upstream and is not on the proxy's hot path.
  */
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 import { Tiktoken } from "js-tiktoken/lite"
 import o200k from "js-tiktoken/ranks/o200k_base"
 import type { CountTokensRequest, Message, Tool } from "./protocol/anthropic.ts"

@@ -15,7 +15,7 @@
  * Messages are converted in messages.ts, tools in tools.ts; this module sets the top-level fields and composes them.
  */
 import { createHash } from "node:crypto"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { InvalidRequest } from "../errors.ts"
 import type * as A from "../protocol/anthropic.ts"
 import type * as O from "../protocol/openai.ts"

@@ -5,7 +5,7 @@
  * Pure: no clock, no randomness. Ids we have to invent derive from the caller's `messageId`, so the same upstream
  * answer always converts to the same message.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { UpstreamProtocolError, type UpstreamFailure } from "../errors.ts"
 import type { MessageResponse, ResponseBlock, StopReason, Usage } from "../protocol/anthropic.ts"
 import type { ChatResponse, ReasoningDetail, ResponseToolCall, Usage as UpstreamUsage } from "../protocol/openai.ts"

@@ -3,7 +3,11 @@
  * machine over upstream chunks, and turns the upstream's silences into `ping` events that keep quiet connections
  * alive.
  */
-import { Array as Arr, Cause, Effect, Pull, Stream } from "effect"
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
 import type { ProxyError } from "../errors.ts"
 import type { StreamEvent } from "../protocol/anthropic.ts"
 import { type Chunk, SILENCE, type UpstreamEvent } from "../protocol/openai.ts"

@@ -2,8 +2,10 @@
  * Reading a request body: size cap, JSON parse with the parser's position, schema decode with a field path.
  * Decoding happens once, here at ingress.
  */
-import { Effect, Schema, Stream } from "effect"
-import type { HttpServerRequest } from "effect/http"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import { InvalidRequest, RequestTooLarge } from "../errors.ts"
 
 export interface DecodedBody<A> {

@@ -1,5 +1,5 @@
 /** The one place where errors become HTTP: Anthropic's error body, status and headers. */
-import { HttpServerResponse } from "effect/http"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
 import type { ErrorBody } from "../protocol/anthropic.ts"
 

@@ -2,9 +2,16 @@
  * The HTTP edge: routes, request ids, body decoding, and rendering replies and errors. Routing is a small table
  * matched on the path alone (the query string, such as Claude Code's `?beta=true`, never affects it).
  */
-import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Clock, Effect, Layer, Option, Stream } from "effect"
-import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as HttpServer from "effect/http/HttpServer"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Http from "node:http"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { MethodNotAllowed, type ProxyError, RouteNotFound, InvalidRequest } from "../errors.ts"

@@ -2,7 +2,8 @@
  * The core handler, innermost in the pipeline: convert the request, call the upstream, convert the answer back.
  * Everything here is wiring; the conversions are pure functions and the upstream is a service.
  */
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { ProxyConfig } from "../config.ts"
 import { toChatRequest } from "../convert/request.ts"
 import { toMessage } from "../convert/response.ts"

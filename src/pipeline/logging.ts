@@ -2,7 +2,12 @@
  * One structured log line per request: id, client and upstream model, status, duration, tokens. For streams the
  * line is written when the stream ends (or the client goes away), with the usage the stream reported.
  */
-import { Cause, Clock, Effect, Exit, Option, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
 import { Log } from "../log.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"

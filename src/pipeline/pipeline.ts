@@ -3,7 +3,9 @@
  *
  * Default order (outermost first): logging → validation → routing → core.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { ProxyConfig } from "../config.ts"
 import { Log } from "../log.ts"
 import { Upstream } from "../upstream/Upstream.ts"

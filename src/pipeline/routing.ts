@@ -1,5 +1,5 @@
 /** Chooses the upstream model: opus/sonnet → BIG, haiku → SMALL, any other name passes through. */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ProxyConfig } from "../config.ts"
 import { mapModel } from "../convert/models.ts"
 import type { Stage } from "./stage.ts"

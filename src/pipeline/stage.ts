@@ -3,8 +3,8 @@
  * a refusal), or transform the reply. `compose` folds an ordered list of stages around the core handler, the first
  * stage being the outermost.
  */
-import { Effect } from "effect"
-import type { Stream } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
 import type { ProxyError } from "../errors.ts"
 import type { MessageResponse, MessagesRequest, StreamEvent } from "../protocol/anthropic.ts"
 

@@ -2,7 +2,7 @@
  * Checks the rules Anthropic enforces beyond the body's shape (the schema already checked types at ingress),
  * so clients get the same 400s they would get from Anthropic instead of an upstream's differently worded one.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { InvalidRequest } from "../errors.ts"
 import type { MessagesRequest } from "../protocol/anthropic.ts"
 import type { Stage } from "./stage.ts"

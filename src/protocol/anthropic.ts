@@ -5,7 +5,7 @@
  * field we have not heard of, and conversion can still see everything. Known block types are checked strictly;
  * unknown block types fall through to `OtherBlock` and are handled (or dropped) by the converter.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 const open = <const F extends Schema.Struct.Fields>(fields: F) => Schema.StructWithRest(Schema.Struct(fields), Rest)

@@ -7,7 +7,11 @@
  * `data`, one optional space after the colon, a leading BOM) and the OpenAI conventions on top: `data: [DONE]` ends
  * the stream; `event: error` or a payload with a top-level `error` key fails it.
  */
-import { Array as Arr, Cause, Effect, Pull, Stream } from "effect"
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
 import { UpstreamProtocolError, type UpstreamFailure } from "../errors.ts"
 import type { Chunk } from "../protocol/openai.ts"
 import { fromUpstreamErrorObject, readErrorObject } from "../convert/errors.ts"

@@ -2,7 +2,7 @@
  * Anthropic events → SSE bytes. The `event:` line is mandatory: the Anthropic SDK dispatches on it and ignores data
  * under names it does not know (PROTOCOL.md §B.1).
  */
-import { Stream } from "effect"
+import * as Stream from "effect/Stream"
 import type { StreamEvent } from "../protocol/anthropic.ts"
 
 const encoder = new TextEncoder()

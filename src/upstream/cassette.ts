@@ -2,7 +2,9 @@
  * Cassettes: recorded upstream exchanges (status, headers, and the body as the chunks that arrived on the wire,
  * with the delay before each), replayed byte for byte in tests and benchmarks.
  */
-import { Effect, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { UpstreamUnreachable } from "../errors.ts"
 
 export const CassetteChunk = Schema.Struct({

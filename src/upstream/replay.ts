@@ -3,7 +3,7 @@
  * connections. Put under `Upstream.layer`, it runs the real protocol code (statuses, SSE reading, timeouts, retries)
  * with no network, so tests and benchmarks see exactly what a live upstream would produce.
  */
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 import { Readable } from "node:stream"
 import type { ProxyConfig } from "../config.ts"
 import { parseJsonOr } from "../util/json.ts"

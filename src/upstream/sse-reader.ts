@@ -12,7 +12,11 @@
  * queue between stages, just one timer, so a token costs a read, a parse and a translation. The timer is not reset
  * per byte: it wakes at the earliest moment something could be due and re-arms for what is left.
  */
-import { Cause, Channel, Effect, Scope, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import { type ProxyError, UpstreamTimeout, UpstreamUnreachable } from "../errors.ts"
 import { type Chunk, SILENCE, type UpstreamEvent } from "../protocol/openai.ts"

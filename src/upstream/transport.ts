@@ -6,7 +6,10 @@
  * stream on purpose: the SSE reader waits on it directly, with its timers beside it, instead of through a chain of
  * stream stages and fibers (the hot path of every streamed token).
  */
-import { Context, Duration, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { Readable } from "node:stream"
 import * as tls from "node:tls"
 import { Agent } from "undici"

@@ -2,7 +2,8 @@
  * Identifiers in Anthropic's style (`req_…`, `msg_…`, `toolu_…`): a prefix and 24 base62 characters (~143 bits)
  * drawn from Effect's `Random`, so tests can seed them.
  */
-import { Effect, Random } from "effect"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 /** Base62 characters taken from one draw: 62^8 < 2^48, within the 53 bits of a double. */

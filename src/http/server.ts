@@ -54,19 +54,10 @@ export const makeApp = Effect.gen(function*() {
   const log = yield* Log
   const models = modelInfos(config)
 
-  const messages: Route = (request, requestId) =>
-    Effect.gen(function*() {
-      const body = yield* readJsonBody(request, MessagesRequest, config.maxBodyBytes)
-      const reply = yield* pipeline.handle({
-        id: requestId,
-        body: body.value,
-        headers: request.headers,
-        upstreamModel: body.value.model,
-        receivedBytes: body.bytes
-      })
-      if (reply._tag === "Message") return json(reply.message, requestId)
-      // Headers are out once the stream starts: a failure from here on (a user stage, say) becomes an error event.
-      const events = reply.events.pipe(
+  /** A stream reply as SSE; from here on headers are out, so a failure (a user stage, say) becomes an error event. */
+  const streamResponse = (events: Stream.Stream<StreamEvent, ProxyError>, requestId: string) =>
+    HttpServerResponse.stream(
+      encodeEvents(events.pipe(
         Stream.catchCause((cause) => {
           if (Cause.hasInterruptsOnly(cause)) return Stream.failCause(cause)
           const error = Cause.findErrorOption(cause)
@@ -77,12 +68,29 @@ export const makeApp = Effect.gen(function*() {
             Option.isSome(error) ? { type: "error", error: errorBody(error.value, requestId).error } : INTERNAL_ERROR_EVENT
           )
         })
-      )
-      return HttpServerResponse.stream(encodeEvents(events), {
+      )),
+      {
         contentType: "text/event-stream",
         headers: { "request-id": requestId, "cache-control": "no-cache", "x-accel-buffering": "no" }
-      })
-    })
+      }
+    )
+
+  // Not a generator: nothing here may hold the body while the upstream answers, or while the stream runs.
+  const messages: Route = (request, requestId) =>
+    readJsonBody(request, MessagesRequest, config.maxBodyBytes).pipe(
+      Effect.flatMap((body) =>
+        pipeline.handle({
+          id: requestId,
+          body: body.value,
+          headers: request.headers,
+          upstreamModel: body.value.model,
+          receivedBytes: body.bytes
+        })
+      ),
+      Effect.map((reply) =>
+        reply._tag === "Message" ? json(reply.message, requestId) : streamResponse(reply.events, requestId)
+      )
+    )
 
   const countTokens: Route = (request, requestId) =>
     Effect.map(

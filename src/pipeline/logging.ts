@@ -100,6 +100,12 @@ const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, start
   return exit
 }
 
+/** Runs the rest of the pipeline and logs its outcome (a stream's when it ends); the request itself is not kept. */
+const timed = (handled: Effect.Effect<ProxyReply, ProxyError>, subject: Subject, write: Write) =>
+  Effect.flatMap(Clock.currentTimeMillis, (started) =>
+    Effect.flatMap(Effect.exit(handled), (exit) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => settle(exit, subject, started, now, write))))
+
 export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) => {
   const write: Write = (subject, started, now, outcome) =>
     log.write(outcome.status >= 500 || outcome.error ? "warn" : "info", "request", {
@@ -118,11 +124,6 @@ export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) =
 
   return {
     name: "logging",
-    wrap: (next) => (request) => {
-      const subject = subjectOf(request)
-      return Effect.flatMap(Clock.currentTimeMillis, (started) =>
-        Effect.flatMap(Effect.exit(next(request)), (exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => settle(exit, subject, started, now, write))))
-    }
+    wrap: (next) => (request) => timed(next(request), subjectOf(request), write)
   }
 })

@@ -103,46 +103,46 @@ export const make = Effect.gen(function*() {
       : new UpstreamUnreachable({ message: describeNetworkError(error) })
 
   /**
-   * One attempt: send, wait for a 2xx status (error statuses are read and mapped), then `read` what must arrive
-   * before anything goes to the client. Each attempt gets the first-byte timeout; retries wrap whole attempts.
-   * The body is serialised once, and nothing here keeps it once an attempt has been answered.
+   * The call: send, wait for a 2xx status (error statuses are read and mapped), then `read` what must arrive before
+   * anything goes to the client. Each attempt gets the first-byte timeout; retries wrap whole attempts.
+   * The body is serialised here, once, when the call is made: from then on only its bytes are held (off the JS
+   * heap), and the request objects can be collected while the upstream thinks.
    */
   const attempt = <A>(
     request: ChatRequest,
     read: (response: TransportResponse) => Effect.Effect<A, ProxyError>
-  ): Effect.Effect<A, ProxyError> =>
-    Effect.suspend(() => {
-      const call = {
-        url,
-        headers: request.stream ? streamHeaders : jsonHeaders,
-        body: encoder.encode(JSON.stringify(request))
-      }
-      return Effect.tryPromise({ try: (signal) => transport.send(call, signal), catch: networkError }).pipe(
-        Effect.flatMap((response) => {
-          if (response.status >= 200 && response.status < 300) return read(response)
-          if (response.status < 400) {
-            response.body.destroy()
-            const location = response.headers.location
-            return Effect.fail(
-              new UpstreamProtocolError({
-                message: `upstream answered HTTP ${response.status}${location ? ` (to ${location})` : ""}; check OPENAI_BASE_URL`
-              })
-            )
-          }
-          return readText(response.body).pipe(
-            Effect.orElseSucceed(() => ""),
-            Effect.flatMap((text) =>
-              Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
-            )
+  ): Effect.Effect<A, ProxyError> => {
+    const call = {
+      url,
+      headers: request.stream ? streamHeaders : jsonHeaders,
+      body: encoder.encode(JSON.stringify(request))
+    }
+    return Effect.tryPromise({ try: (signal) => transport.send(call, signal), catch: networkError }).pipe(
+      Effect.flatMap((response) => {
+        if (response.status >= 200 && response.status < 300) return read(response)
+        if (response.status < 400) {
+          response.body.destroy()
+          const location = response.headers.location
+          return Effect.fail(
+            new UpstreamProtocolError({
+              message: `upstream answered HTTP ${response.status}${location ? ` (to ${location})` : ""}; check OPENAI_BASE_URL`
+            })
           )
-        }),
-        Effect.timeoutOrElse({
-          duration: config.firstByteTimeout,
-          orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
-        }),
-        Effect.retry(retryPolicy(config.maxRetries))
-      )
-    })
+        }
+        return readText(response.body).pipe(
+          Effect.orElseSucceed(() => ""),
+          Effect.flatMap((text) =>
+            Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
+          )
+        )
+      }),
+      Effect.timeoutOrElse({
+        duration: config.firstByteTimeout,
+        orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
+      }),
+      Effect.retry(retryPolicy(config.maxRetries))
+    )
+  }
 
   const readCompletion = (response: TransportResponse): Effect.Effect<ChatResponse, ProxyError> =>
     Effect.flatMap(readText(response.body), (text): Effect.Effect<ChatResponse, ProxyError> => {

@@ -10,7 +10,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { Readable } from "node:stream"
+import { Readable } from "node:stream"
 import * as tls from "node:tls"
 import { Agent } from "undici"
 import { ProxyConfig } from "../config.ts"
@@ -59,6 +59,22 @@ const makeAgent = Effect.map(ProxyConfig, (config) => {
   })
 })
 
+/**
+ * The body as a stream that hands its bytes over once and then forgets them: undici keeps the body it was given
+ * until the response ends, which for a stream is minutes, and a long session's body is megabytes.
+ */
+const handOver = (bytes: Uint8Array): Readable => {
+  let pending: Uint8Array | null = bytes
+  return new Readable({
+    read() {
+      const taken = pending
+      pending = null
+      this.push(taken)
+      if (taken !== null) this.push(null)
+    }
+  })
+}
+
 export const undiciTransport = (agent: Agent): TransportShape => ({
   send: async (request, signal) => {
     const url = new URL(request.url)
@@ -66,8 +82,8 @@ export const undiciTransport = (agent: Agent): TransportShape => ({
       origin: url.origin,
       path: url.pathname + url.search,
       method: "POST",
-      headers: request.headers,
-      body: request.body,
+      headers: { ...request.headers, "content-length": String(request.body.byteLength) },
+      body: handOver(request.body),
       signal
     })
     // Until a reader attaches, an error on the body (a reset) must not go unhandled and end the process.

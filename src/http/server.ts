@@ -57,18 +57,12 @@ export const makeApp = Effect.gen(function*() {
   /** A stream reply as SSE; from here on headers are out, so a failure (a user stage, say) becomes an error event. */
   const streamResponse = (events: Stream.Stream<StreamEvent, ProxyError>, requestId: string) =>
     HttpServerResponse.stream(
-      encodeEvents(events.pipe(
-        Stream.catchCause((cause) => {
-          if (Cause.hasInterruptsOnly(cause)) return Stream.failCause(cause)
-          const error = Cause.findErrorOption(cause)
-          if (Option.isNone(error)) {
-            log.write("error", "stream defect", { request_id: requestId, cause: Cause.pretty(cause) })
-          }
-          return Stream.succeed<StreamEvent>(
-            Option.isSome(error) ? { type: "error", error: errorBody(error.value, requestId).error } : INTERNAL_ERROR_EVENT
-          )
-        })
-      )),
+      encodeEvents(events, (cause): StreamEvent => {
+        const error = Cause.findErrorOption(cause)
+        if (Option.isSome(error)) return { type: "error", error: errorBody(error.value, requestId).error }
+        log.write("error", "stream defect", { request_id: requestId, cause: Cause.pretty(cause) })
+        return INTERNAL_ERROR_EVENT
+      }),
       {
         contentType: "text/event-stream",
         headers: { "request-id": requestId, "cache-control": "no-cache", "x-accel-buffering": "no" }

@@ -7,6 +7,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
 import { Log } from "../log.ts"
@@ -57,14 +58,11 @@ const observed = (
   started: number,
   upstreamModel: string | undefined,
   write: Write
-): Stream.Stream<StreamEvent, ProxyError> => {
-  const seen: { usage?: Partial<Usage>; stop?: string | null; error?: string } = {}
-  return events.pipe(
-    Stream.mapArray((chunk) => {
-      observeUsage(chunk, seen)
-      return chunk
-    }),
-    Stream.onExit((exit) =>
+): Stream.Stream<StreamEvent, ProxyError> =>
+  // One stage (not mapArray + onExit): each stage costs every chunk a step and every open stream its closures.
+  Stream.transformPullBracket(events, (pull, _scope, streamScope) => {
+    const seen: { usage?: Partial<Usage>; stop?: string | null; error?: string } = {}
+    const logWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
       Effect.map(Clock.currentTimeMillis, (end) =>
         write(subject, started, end, {
           status: Exit.isSuccess(exit) ? 200 : 499,
@@ -72,10 +70,15 @@ const observed = (
           usage: seen.usage,
           stopReason: seen.stop,
           error: seen.error ?? (Exit.isSuccess(exit) ? undefined : "stream interrupted")
-        }))
+        })))
+    return Effect.as(
+      logWhenDone,
+      Effect.map(pull, (chunk) => {
+        observeUsage(chunk, seen)
+        return chunk
+      })
     )
-  )
-}
+  })
 
 const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, started: number, now: number, write: Write) => {
   if (Exit.isFailure(exit)) {

@@ -157,6 +157,13 @@ layer(harness({ UPSTREAM_MAX_RETRIES: "0" }), { excludeTestServices: true })("HT
         for (let i = 0; i < 50 && upstream.aborted() === 0; i++) await new Promise((r) => setTimeout(r, 50))
       })
       expect(upstream.aborted()).toBe(1)
+      const { logs } = yield* Harness
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 50 && !logs.some((l) => l.msg === "request" && l.status === 499); i++) {
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      })
+      expect(logs.filter((l) => l.msg === "request").at(-1)).toMatchObject({ status: 499, error: "stream interrupted", stream: true })
     }))
 
   it.effect("a client that hangs up before the upstream answers aborts the upstream request too", () =>
@@ -210,6 +217,17 @@ layer(harness({ UPSTREAM_MAX_RETRIES: "0" }), { excludeTestServices: true })("HT
         output_tokens: 2,
         duration_ms: expect.any(Number)
       })
+    }))
+
+  it.effect("a stream's log line is written when it ends, with the usage it reported", () =>
+    Effect.gen(function*() {
+      const { url, upstream, logs } = yield* Harness
+      upstream.reset()
+      upstream.enqueue(sseCassette("s", [textChunk("hi"), finishChunk, { choices: [], usage: { prompt_tokens: 21, completion_tokens: 4 } }]))
+      const res = yield* post(`${url}/v1/messages`, JSON.stringify({ ...JSON.parse(minimal), stream: true }))
+      const lines = logs.filter((l) => l.msg === "request" && l.request_id === res.headers.get("request-id"))
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatchObject({ status: 200, stream: true, input_tokens: 21, output_tokens: 4, stop_reason: "end_turn" })
     }))
 })
 

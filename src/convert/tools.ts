@@ -98,9 +98,15 @@ const assignToolNames = (names: ReadonlyArray<string>): Map<string, string> => {
   return assigned
 }
 
-/** The client → upstream map turned around, for the response and stream converters. */
-export const reverseToolNames = (names: ReadonlyMap<string, string>): ToolNames =>
-  new Map([...names].map(([client, upstream]) => [upstream, client]))
+/**
+ * The client → upstream map turned around, for the response and stream converters. Only renamed tools: a name
+ * that crossed unchanged maps to itself anyway, and a stream keeps this map for as long as it is open.
+ */
+export const reverseToolNames = (names: ReadonlyMap<string, string>): ToolNames => {
+  const reversed = new Map<string, string>()
+  for (const [client, upstream] of names) if (client !== upstream) reversed.set(upstream, client)
+  return reversed
+}
 
 /** Only name, description and schema cross over: cache_control, strict, defer_loading and the like stay behind. */
 const functionTool = (tool: A.Tool, context: Context): O.FunctionTool => ({

@@ -3,6 +3,7 @@ import { Result, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import type { Provider } from "../../src/convert/models.ts"
 import { type Converted, type Target, toChatRequest } from "../../src/convert/request.ts"
+import { clientToolName } from "../../src/convert/tool-calls.ts"
 import type { InvalidRequest } from "../../src/errors.ts"
 import { MessagesRequest } from "../../src/protocol/anthropic.ts"
 import type * as A from "../../src/protocol/anthropic.ts"
@@ -688,7 +689,8 @@ describe("tool names", () => {
     expect(request.tool_choice).toEqual({ type: "function", function: { name: "mcp_server_search" } })
     expect(request.messages[1]).toMatchObject({ tool_calls: [{ function: { name: "mcp_server_search" } }] })
     expect(toolNames.get("mcp_server_search")).toBe("mcp.server/search")
-    expect(toolNames.get("Read")).toBe("Read")
+    expect(toolNames.has("Read")).toBe(false) // unchanged names map to themselves without an entry
+    expect(clientToolName(toolNames, "Read")).toBe("Read")
   })
 
   it("long names become a 55-character prefix, _ and an 8-character hash, deterministically", () => {
@@ -708,7 +710,7 @@ describe("tool names", () => {
     expect(names[1]).toBe("a_b")
     expect(new Set(names).size).toBe(3)
     for (const name of names) expect(name).toMatch(/^[a-zA-Z0-9_-]{1,64}$/)
-    expect(names.map((n) => toolNames.get(n))).toEqual(["a.b", "a_b", "a b"])
+    expect(names.map((n) => clientToolName(toolNames, n))).toEqual(["a.b", "a_b", "a b"])
   })
 
   it("long names sharing a prefix stay distinct", () => {

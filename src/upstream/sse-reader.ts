@@ -49,7 +49,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
       let bodyEnded = false
       /** The pending pull, resumed by body events or the timer. */
       let resume: ((pull: typeof next) => void) | undefined
-      /** When the current wait began, or when the last byte arrived during it; undefined between waits. */
+      /** When the current wait began (pings do not end it), or when the last byte arrived during it; undefined between waits. */
       let waitingSince: number | undefined
       let lastOutput = Date.now()
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -86,8 +86,8 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
           return wake()
         }
         if (ping !== undefined && now - lastOutput >= ping) {
+          // The wait goes on after a ping: only bytes from the upstream reset the idle clock.
           lastOutput = now
-          waitingSince = undefined
           const pending = resume
           resume = undefined
           return pending(Effect.succeed([SILENCE]))

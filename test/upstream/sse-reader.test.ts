@@ -81,6 +81,19 @@ describe("readSse", () => {
         expect(body.destroyed).toBe(true)
       }))
 
+    it.live("is not reset by the pings it sends meanwhile", () =>
+      Effect.gen(function*() {
+        const body = scriptedBody([data("a"), 1000], false)
+        const seen: Array<string | null | undefined> = []
+        const exit = yield* Stream.runForEach(
+          readSse(body, { ...options, idleMillis: 150, pingMillis: 40 }),
+          (event) => Effect.sync(() => seen.push(contentOf(event)))
+        ).pipe(Effect.exit)
+        expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("UpstreamTimeout")
+        expect(seen[0]).toBe("a")
+        expect(seen.slice(1).every((event) => event === "(silence)") && seen.length >= 3).toBe(true)
+      }))
+
     it.live("counts SSE comments as activity", () =>
       Effect.gen(function*() {
         const keepAlives = Array.from({ length: 6 }, () => [40, ": keep-alive\n\n"]).flat()

@@ -23,6 +23,7 @@ import type { ChatRequest, ChatResponse, UpstreamEvent } from "../protocol/opena
 import { parseJsonOr } from "../util/json.ts"
 import { completionAsChunks } from "./completion-chunks.ts"
 import { describeNetworkError, isConnectTimeout } from "./network-errors.ts"
+import { LiteralCache, serializeChatRequest } from "./request-body.ts"
 import { readSse } from "./sse-reader.ts"
 import { Transport, type TransportResponse } from "./transport.ts"
 
@@ -79,7 +80,8 @@ const readText = (body: Readable): Effect.Effect<string, ProxyError> =>
     catch: (error) => new UpstreamUnreachable({ message: `connection lost mid-answer (${describeNetworkError(error)})` })
   })
 
-const encoder = new TextEncoder()
+/** Bytes of long strings kept from earlier requests (the same conversation comes back every turn). */
+const LITERAL_CACHE_BYTES = 32 * 1024 * 1024
 
 export const make = Effect.gen(function*() {
   const config = yield* ProxyConfig
@@ -91,6 +93,7 @@ export const make = Effect.gen(function*() {
   const streamHeaders = { ...baseHeaders, "content-type": "application/json", accept: "text/event-stream" }
   const jsonHeaders = { ...baseHeaders, "content-type": "application/json", accept: "application/json" }
   const secrets = secretValues(config)
+  const literals = new LiteralCache(LITERAL_CACHE_BYTES)
   const readerOptions = {
     idleMillis: Duration.toMillis(config.idleTimeout),
     pingMillis: Duration.toMillis(config.pingInterval),
@@ -115,7 +118,7 @@ export const make = Effect.gen(function*() {
     const call = {
       url,
       headers: request.stream ? streamHeaders : jsonHeaders,
-      body: encoder.encode(JSON.stringify(request))
+      body: serializeChatRequest(request, literals)
     }
     return Effect.tryPromise({ try: (signal) => transport.send(call, signal), catch: networkError }).pipe(
       Effect.flatMap((response) => {

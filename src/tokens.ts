@@ -6,7 +6,8 @@
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import { Tiktoken } from "js-tiktoken/lite"
-import o200k from "js-tiktoken/ranks/o200k_base"
+import type { TiktokenBPE } from "js-tiktoken/lite"
+import { createRequire } from "node:module"
 import type { CountTokensRequest, Message, Tool } from "./protocol/anthropic.ts"
 import { imageTokens, pdfTokens } from "./tokens/media.ts"
 
@@ -131,10 +132,13 @@ export const makeTokenizer = (encoder: Tiktoken): TokenizerShape => {
   }
 }
 
+/** The o200k ranks (a few MB of text), loaded with the encoder rather than at start. */
+const loadRanks = (): TiktokenBPE => createRequire(import.meta.url)("js-tiktoken/ranks/o200k_base") as TiktokenBPE
+
 /** Builds the encoder on first use, then reuses it. */
 export const makeLazyTokenizer = (): TokenizerShape => {
   let built: TokenizerShape | undefined
-  const get = () => (built ??= makeTokenizer(new Tiktoken(o200k)))
+  const get = () => (built ??= makeTokenizer(new Tiktoken(loadRanks())))
   return {
     countText: (text) => get().countText(text),
     countRequest: (request) => get().countRequest(request)

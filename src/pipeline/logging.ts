@@ -3,7 +3,6 @@
  * line is written when the stream ends (or the client goes away), with the usage the stream reported.
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -63,8 +62,8 @@ const observed = (
   Stream.transformPullBracket(events, (pull, _scope, streamScope) => {
     const seen: { usage?: Partial<Usage>; stop?: string | null; error?: string } = {}
     const logWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
-      Effect.map(Clock.currentTimeMillis, (end) =>
-        write(subject, started, end, {
+      Effect.sync(() =>
+        write(subject, started, Date.now(), {
           status: Exit.isSuccess(exit) ? 200 : 499,
           upstreamModel,
           usage: seen.usage,
@@ -104,10 +103,8 @@ const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, start
 }
 
 /** Runs the rest of the pipeline and logs its outcome (a stream's when it ends); the request itself is not kept. */
-const timed = (handled: Effect.Effect<ProxyReply, ProxyError>, subject: Subject, write: Write) =>
-  Effect.flatMap(Clock.currentTimeMillis, (started) =>
-    Effect.flatMap(Effect.exit(handled), (exit) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => settle(exit, subject, started, now, write))))
+const timed = (handled: Effect.Effect<ProxyReply, ProxyError>, subject: Subject, started: number, write: Write) =>
+  Effect.flatMap(Effect.exit(handled), (exit) => Effect.suspend(() => settle(exit, subject, started, Date.now(), write)))
 
 export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) => {
   const write: Write = (subject, started, now, outcome) =>
@@ -127,6 +124,10 @@ export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) =
 
   return {
     name: "logging",
-    wrap: (next) => (request) => timed(next(request), subjectOf(request), write)
+    // The clock starts before the stages inside run: the core converts and serialises when it is called.
+    wrap: (next) => (request) => {
+      const started = Date.now()
+      return timed(next(request), subjectOf(request), started, write)
+    }
   }
 })

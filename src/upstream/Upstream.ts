@@ -10,6 +10,7 @@
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -120,30 +121,50 @@ export const make = Effect.gen(function*() {
       headers: request.stream ? streamHeaders : jsonHeaders,
       body: serializeChatRequest(request, literals)
     }
-    return Effect.tryPromise({ try: (signal) => transport.send(call, signal), catch: networkError }).pipe(
-      Effect.flatMap((response) => {
-        if (response.status >= 200 && response.status < 300) return read(response)
-        if (response.status < 400) {
-          response.body.destroy()
-          const location = response.headers.location
-          return Effect.fail(
-            new UpstreamProtocolError({
-              message: `upstream answered HTTP ${response.status}${location ? ` (to ${location})` : ""}; check OPENAI_BASE_URL`
-            })
-          )
-        }
-        return readText(response.body).pipe(
-          Effect.orElseSucceed(() => ""),
-          Effect.flatMap((text) =>
-            Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
-          )
-        )
-      }),
+    const once = Effect.suspend(() => {
+      let answered: TransportResponse | undefined
+      return Effect.tryPromise({
+        try: (signal) =>
+          transport.send(call, signal).then((response) => {
+            answered = response
+            return response
+          }),
+        catch: networkError
+      }).pipe(
+        Effect.flatMap((response) => answer(response, read)),
+        // Ended any other way than by handing the body on (interrupted just after the answer, timed out while
+        // reading it): close it, so the upstream request does not stay open.
+        Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => answered?.body.destroy())))
+      )
+    })
+    return once.pipe(
       Effect.timeoutOrElse({
         duration: config.firstByteTimeout,
         orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
       }),
       Effect.retry(retryPolicy(config.maxRetries))
+    )
+  }
+
+  /** A 2xx goes to `read`; anything else becomes the error it stands for. */
+  const answer = <A>(
+    response: TransportResponse,
+    read: (response: TransportResponse) => Effect.Effect<A, ProxyError>
+  ): Effect.Effect<A, ProxyError> => {
+    if (response.status >= 200 && response.status < 300) return read(response)
+    if (response.status < 400) {
+      const location = response.headers.location
+      return Effect.fail(
+        new UpstreamProtocolError({
+          message: `upstream answered HTTP ${response.status}${location ? ` (to ${location})` : ""}; check OPENAI_BASE_URL`
+        })
+      )
+    }
+    return readText(response.body).pipe(
+      Effect.orElseSucceed(() => ""),
+      Effect.flatMap((text) =>
+        Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
+      )
     )
   }
 

@@ -35,20 +35,34 @@ export interface ReaderOptions {
 /** After `[DONE]`, how long the rest of the body may take to end before the request is cut (keeps connections reusable). */
 const DRAIN_MILLIS = 1_000
 
+/** Node runs a longer timeout at once; a later due time just re-arms. */
+const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
 const ignore = () => undefined
+
+/** What one pull gives: a batch, a failure, or the end. */
+type Outcome = Effect.Effect<readonly [UpstreamEvent, ...Array<UpstreamEvent>], ProxyError | Cause.Done>
 
 const enabled = (millis: number) => millis > 0 && Number.isFinite(millis)
 
-export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<UpstreamEvent, ProxyError> =>
-  Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
+/**
+ * Bodies whose stream was dropped without ever running (its client left between the upstream's answer and the first
+ * read): closed when the stream is collected, so the upstream does not go on generating into a paused socket.
+ */
+const unread = new FinalizationRegistry<Readable>((body) => body.destroy())
+
+export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<UpstreamEvent, ProxyError> => {
+  const claim = {}
+  const stream = Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
     Effect.suspend(() => {
+      unread.unregister(claim)
       const parser = new SseChunkParser(options.secrets)
       const idle = enabled(options.idleMillis) ? options.idleMillis : undefined
       const ping = enabled(options.pingMillis) ? options.pingMillis : undefined
       let failure: ProxyError | undefined
       let bodyEnded = false
       /** The pending pull, resumed by body events or the timer. */
-      let resume: ((pull: typeof next) => void) | undefined
+      let resume: ((outcome: Outcome) => void) | undefined
       /** When the current wait began (pings do not end it), or when the last byte arrived during it; undefined between waits. */
       let waitingSince: number | undefined
       let lastOutput = Date.now()
@@ -63,7 +77,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
         bodyEnded = true
         wake()
       }
-      const onError = (error: unknown) => {
+      function onError(error: unknown) {
         failure ??= new UpstreamUnreachable({ message: `connection lost mid-stream (${describeNetworkError(error)})` })
         wake()
       }
@@ -96,7 +110,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
       }
       const arm = (now: number) => {
         if (timer !== undefined || (idle === undefined && ping === undefined)) return
-        timer = setTimeout(onTimer, Math.max(1, earliestDue(now)))
+        timer = setTimeout(onTimer, Math.min(MAX_TIMER_MILLIS, Math.max(1, earliestDue(now))))
       }
 
       const read = (out: Array<Chunk>): boolean => {
@@ -109,7 +123,8 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
         return any
       }
 
-      const next: Effect.Effect<readonly [UpstreamEvent, ...Array<UpstreamEvent>], ProxyError | Cause.Done> = Effect.suspend(() => {
+      /** What the body has for us now, or undefined when there is nothing to do but wait. */
+      const poll = (): Outcome | undefined => {
         const out: Array<Chunk> = []
         const gotBytes = read(out)
         if (out.length > 0) {
@@ -119,6 +134,9 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
         }
         if (parser.failure !== undefined) return Effect.fail(parser.failure)
         if (parser.ended) return Cause.done()
+        // A body that broke or was closed before we listened says so only through its state.
+        if (body.errored) onError(body.errored)
+        else if (body.destroyed && !body.readableEnded) onError(new Error("the upstream connection closed"))
         if (failure !== undefined) return Effect.fail(failure)
         if (bodyEnded || body.readableEnded) {
           parser.end(out)
@@ -127,12 +145,17 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
         }
         const now = Date.now()
         if (gotBytes || waitingSince === undefined) waitingSince = now
-        arm(now)
-        return Effect.callback<readonly [UpstreamEvent, ...Array<UpstreamEvent>], ProxyError | Cause.Done>((done) => {
-          resume = (pull) => done(pull)
-          return Effect.sync(() => {
-            resume = undefined
-          })
+        return undefined
+      }
+
+      // Polling and registering for the wake-up happen in one synchronous step, so no event can fall between them.
+      const next: Outcome = Effect.callback((done) => {
+        const ready = poll()
+        if (ready !== undefined) return done(ready)
+        resume = done
+        arm(Date.now())
+        return Effect.sync(() => {
+          resume = undefined
         })
       })
 
@@ -157,3 +180,6 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
       return Effect.as(Scope.addFinalizer(scope, release), next)
     })
   ))
+  unread.register(stream, body, claim)
+  return stream
+}

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Stream } from "effect"
+import { MaxOpsBeforeYield } from "effect/Scheduler"
 import { readFileSync } from "node:fs"
 import { PassThrough } from "node:stream"
 import { toEvents } from "../../src/convert/stream.ts"
@@ -64,6 +65,34 @@ describe("readSse", () => {
       const exit = yield* Stream.runForEach(readSse(body, options), (event) => Effect.sync(() => seen.push(contentOf(event)))).pipe(Effect.exit)
       expect(seen).toEqual(["a"])
       expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("connection lost mid-stream (UND_ERR_SOCKET: other side closed)")
+    }))
+
+  it.live("a body that broke before the stream started fails at once, not at the idle timeout", () =>
+    Effect.gen(function*() {
+      const body = new PassThrough()
+      body.on("error", () => undefined)
+      body.destroy(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }))
+      yield* Effect.promise(() => sleep(5))
+      const started = Date.now()
+      const exit = yield* Stream.runCollect(readSse(body, { ...options, idleMillis: 5_000 })).pipe(Effect.exit)
+      expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("connection lost mid-stream (ECONNRESET: socket hang up)")
+      expect(Date.now() - started).toBeLessThan(1_000)
+    }))
+
+  it.live("misses no wake-up when the fiber yields often (ends without [DONE], with every yield budget)", () =>
+    Effect.gen(function*() {
+      for (let budget = 3; budget <= 16; budget++) {
+        for (let i = 0; i < 15; i++) {
+          const body = new PassThrough()
+          body.write(data("a"))
+          setImmediate(() => body.end(data("b")))
+          const events = yield* Stream.runCollect(readSse(body, options)).pipe(
+            Effect.timeoutOrElse({ duration: "1 second", orElse: () => Effect.die(new Error(`stalled (budget ${budget})`)) }),
+            Effect.provideService(MaxOpsBeforeYield, budget)
+          )
+          expect(events.map(contentOf)).toEqual(["a", "b"])
+        }
+      }
     }))
 
   it.live("an end without [DONE] delivers the last event, then ends", () =>

@@ -52,11 +52,21 @@ const readBytes = (
     )
   })
 
-export const readJsonBody = <S extends Schema.Top & { readonly DecodingServices: never }>(
-  request: HttpServerRequest.HttpServerRequest,
+/** A reader of JSON bodies of one schema; its decoder is built here, once, not per request. */
+export const jsonBodyReader = <S extends Schema.Top & { readonly DecodingServices: never }>(
   schema: S,
   maxBytes: number
-): Effect.Effect<DecodedBody<S["Type"]>, InvalidRequest | RequestTooLarge> =>
+) => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  return (request: HttpServerRequest.HttpServerRequest): Effect.Effect<DecodedBody<S["Type"]>, InvalidRequest | RequestTooLarge> =>
+    readJsonBody(request, decode, maxBytes)
+}
+
+const readJsonBody = <A>(
+  request: HttpServerRequest.HttpServerRequest,
+  decode: (json: unknown) => Effect.Effect<A, Schema.SchemaError>,
+  maxBytes: number
+): Effect.Effect<DecodedBody<A>, InvalidRequest | RequestTooLarge> =>
   Effect.gen(function*() {
     const declared = Number(request.headers["content-length"])
     if (declared > maxBytes) return yield* new RequestTooLarge({ limitBytes: maxBytes })
@@ -71,7 +81,7 @@ export const readJsonBody = <S extends Schema.Top & { readonly DecodingServices:
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       return yield* new InvalidRequest({ message: "Request body must be a JSON object" })
     }
-    const value = yield* Schema.decodeUnknownEffect(schema)(json).pipe(
+    const value = yield* decode(json).pipe(
       Effect.mapError((error) => new InvalidRequest({ message: describeSchemaError(error) }))
     )
     return { value, bytes: buffer.byteLength }

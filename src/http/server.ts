@@ -21,7 +21,7 @@ import { Pipeline } from "../pipeline/pipeline.ts"
 import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
-import { readJsonBody } from "./body.ts"
+import { jsonBodyReader } from "./body.ts"
 import { errorBody, renderDefect, renderError } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
 
@@ -53,6 +53,8 @@ export const makeApp = Effect.gen(function*() {
   const tokenizer = yield* Tokenizer
   const log = yield* Log
   const models = modelInfos(config)
+  const readMessages = jsonBodyReader(MessagesRequest, config.maxBodyBytes)
+  const readCountTokens = jsonBodyReader(CountTokensRequest, config.maxBodyBytes)
 
   /** A stream reply as SSE; from here on headers are out, so a failure (a user stage, say) becomes an error event. */
   const streamResponse = (events: Stream.Stream<StreamEvent, ProxyError>, requestId: string) =>
@@ -71,7 +73,7 @@ export const makeApp = Effect.gen(function*() {
 
   // Not a generator: nothing here may hold the body while the upstream answers, or while the stream runs.
   const messages: Route = (request, requestId) =>
-    readJsonBody(request, MessagesRequest, config.maxBodyBytes).pipe(
+    readMessages(request).pipe(
       Effect.flatMap((body) =>
         pipeline.handle({
           id: requestId,
@@ -88,7 +90,7 @@ export const makeApp = Effect.gen(function*() {
 
   const countTokens: Route = (request, requestId) =>
     Effect.map(
-      readJsonBody(request, CountTokensRequest, config.maxBodyBytes),
+      readCountTokens(request),
       (body) => json({ input_tokens: tokenizer.countRequest(body.value) }, requestId)
     )
 

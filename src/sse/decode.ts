@@ -145,8 +145,10 @@ export class SseChunkParser {
 }
 
 /**
- * Decodes an upstream body. Stops pulling at `[DONE]`, so a server that keeps the connection open afterwards
- * cannot hold the reply; chunks parsed before a failure are delivered first, then the failure.
+ * Decodes an upstream body given as an Effect byte stream. Stops pulling at `[DONE]`, so a server that keeps the
+ * connection open afterwards cannot hold the reply; chunks parsed before a failure are delivered first, then the
+ * failure. The proxy itself reads Node streams with `upstream/sse-reader.ts` (same parser, its own timers); this
+ * serves byte streams from elsewhere, such as cassettes replayed under the TestClock.
  */
 export const decodeChunks = <E, R = never>(
   bytes: Stream.Stream<Uint8Array, E, R>,

@@ -7,6 +7,7 @@ import { UpstreamFailure } from "../errors.ts"
 import type { ErrorType } from "../protocol/anthropic.ts"
 import type { ErrorObject } from "../protocol/openai.ts"
 import { parseJsonOr } from "../util/json.ts"
+import { clip } from "../util/text.ts"
 
 const byStatus = (status: number): { status: number; type: ErrorType } => {
   switch (status) {
@@ -102,7 +103,6 @@ const describe = (error: ErrorObject | undefined, fallback: string): string => {
   return detail && !message.includes(detail) ? `${message} (${detail})` : message
 }
 
-const clip = (text: string, max = 500): string => (text.length > max ? `${text.slice(0, max)}…` : text)
 
 /**
  * An error status from the upstream, before any bytes went to the client. `secrets` (our upstream key, …) are
@@ -117,7 +117,7 @@ export const fromUpstreamStatus = (
   const error = readErrorObject(parseJson(bodyText))
   // Redact before clipping: a clip through the middle of a secret would leave its head unrecognisable.
   const raw = redactSecrets(bodyText.trim(), secrets)
-  const fallback = raw ? clip(raw) : `Upstream returned HTTP ${status}`
+  const fallback = raw ? clip(raw, 500) : `Upstream returned HTTP ${status}`
   const message = redactSecrets(describe(error, fallback), secrets)
   const isOverflow = !OUTPUT_TOO_LARGE.test(message) &&
     (error?.code === "context_length_exceeded" || CONTEXT_OVERFLOW.test(message))

@@ -16,13 +16,13 @@ import { UpstreamProtocolError, type UpstreamFailure } from "../errors.ts"
 import type { Chunk } from "../protocol/openai.ts"
 import { fromUpstreamErrorObject, readErrorObject } from "../convert/errors.ts"
 import { tryParseJson as parseJson } from "../util/json.ts"
+import { clip } from "../util/text.ts"
 
 export type DecodeError = UpstreamFailure | UpstreamProtocolError
 
 const CR = "\r"
 const LF = "\n"
 
-const clip = (text: string, max = 200): string => (text.length > max ? `${text.slice(0, max)}…` : text)
 
 /** Incremental SSE → chunk parser. Push bytes, collect chunks; `failure` and `ended` say why it stopped. */
 export class SseChunkParser {
@@ -122,11 +122,11 @@ export class SseChunkParser {
     if (!parsed.ok) {
       // At the end of input this is an event cut off mid-way; the stream converter reports the early end.
       if (this.atEnd) return
-      return this.fail(new UpstreamProtocolError({ message: `upstream sent an event that is not JSON: ${clip(data)}` }))
+      return this.fail(new UpstreamProtocolError({ message: `upstream sent an event that is not JSON: ${clip(data, 200)}` }))
     }
     const value = parsed.value
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      return this.fail(new UpstreamProtocolError({ message: `upstream sent an event that is not an object: ${clip(data)}` }))
+      return this.fail(new UpstreamProtocolError({ message: `upstream sent an event that is not an object: ${clip(data, 200)}` }))
     }
     const error = (value as { error?: unknown }).error
     if (error !== undefined && error !== null) return this.fail(fromUpstreamErrorObject(readErrorObject(value), this.secrets))

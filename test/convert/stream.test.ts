@@ -19,6 +19,21 @@ const ctx: StreamContext = {
   inputTokens: 100
 }
 
+/** The message_start every stream of `ctx` opens with. */
+const MESSAGE_START: StreamEvent = {
+  type: "message_start",
+  message: {
+    id: "msg_01TEST",
+    type: "message",
+    role: "assistant",
+    model: "claude-sonnet-4-5",
+    content: [],
+    stop_reason: null,
+    stop_sequence: null,
+    usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
+  }
+}
+
 const CASSETTES = new URL("../fixtures/cassettes/", import.meta.url)
 const cassetteNames = readdirSync(CASSETTES).filter((file) => file.endsWith(".json")).map((file) => file.slice(0, -5))
 const loadCassette = (name: string): Cassette =>
@@ -397,19 +412,7 @@ describe("toEvents on recorded upstream streams", () => {
         toolNames: new Map([["Bash", "Bash"]])
       })
       expect(events).toEqual([
-        {
-          type: "message_start",
-          message: {
-            id: "msg_01TEST",
-            type: "message",
-            role: "assistant",
-            model: "claude-sonnet-4-5",
-            content: [],
-            stop_reason: null,
-            stop_sequence: null,
-            usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
-          }
-        },
+        MESSAGE_START,
         {
           type: "content_block_start",
           index: 0,
@@ -591,19 +594,7 @@ describe("StreamTranslator", () => {
     })
 
     it("message_start has content: [], the client's model, and the estimate", () => {
-      expect(new StreamTranslator(ctx).start()).toEqual({
-        type: "message_start",
-        message: {
-          id: "msg_01TEST",
-          type: "message",
-          role: "assistant",
-          model: "claude-sonnet-4-5",
-          content: [],
-          stop_reason: null,
-          stop_sequence: null,
-          usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
-        }
-      })
+      expect(new StreamTranslator(ctx).start()).toEqual(MESSAGE_START)
     })
   })
 

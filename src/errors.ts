@@ -3,6 +3,7 @@
  * place (`toAnthropicError`), used by the HTTP edge for JSON errors and by the stream encoder for `event: error`.
  */
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import type { ErrorType } from "./protocol/anthropic.ts"
 
 /** The client sent something we cannot accept (bad JSON, schema mismatch, unsupported content). */
@@ -42,7 +43,20 @@ export class UpstreamUnreachable extends Data.TaggedError("UpstreamUnreachable")
 export class UpstreamProtocolError extends Data.TaggedError("UpstreamProtocolError")<{ readonly message: string }> {}
 
 /** Our own protection kicked in (circuit open, too many requests in flight). */
-export class Overloaded extends Data.TaggedError("Overloaded")<{ readonly message: string }> {}
+export class Overloaded extends Data.TaggedError("Overloaded")<{
+  readonly message: string
+  /** When trying again makes sense (sent as `retry-after`). */
+  readonly retryAfter?: Duration.Duration | undefined
+}> {}
+
+/** The client presented no key, or one that is not in PROXY_API_KEYS. */
+export class Unauthorized extends Data.TaggedError("Unauthorized")<{ readonly message: string }> {}
+
+/** A rate limit of ours said no: the client's own (RATE_LIMIT_PER_MINUTE) or the upstream budget (UPSTREAM_RPM/TPM). */
+export class RateLimited extends Data.TaggedError("RateLimited")<{
+  readonly message: string
+  readonly retryAfter: Duration.Duration
+}> {}
 
 export type ProxyError =
   | InvalidRequest
@@ -54,6 +68,8 @@ export type ProxyError =
   | UpstreamUnreachable
   | UpstreamProtocolError
   | Overloaded
+  | Unauthorized
+  | RateLimited
 
 export interface AnthropicError {
   readonly status: number
@@ -104,9 +120,17 @@ export const toAnthropicError = (error: ProxyError): AnthropicError => {
     case "UpstreamProtocolError":
       return { status: 500, type: "api_error", message: `Upstream protocol error: ${error.message}`, headers: {} }
     case "Overloaded":
-      return { status: 529, type: "overloaded_error", message: error.message, headers: {} }
+      return { status: 529, type: "overloaded_error", message: error.message, headers: retryAfterHeader(error.retryAfter) }
+    case "Unauthorized":
+      return { status: 401, type: "authentication_error", message: error.message, headers: noRetry }
+    case "RateLimited":
+      return { status: 429, type: "rate_limit_error", message: error.message, headers: retryAfterHeader(error.retryAfter) }
   }
 }
+
+/** Whole seconds, rounded up: a client that waits exactly this long is not turned away again. */
+const retryAfterHeader = (after: Duration.Duration | undefined): Record<string, string> =>
+  after === undefined ? {} : { "retry-after": String(Math.max(1, Math.ceil(Duration.toMillis(after) / 1000))) }
 
 const timeoutMessage = (error: UpstreamTimeout): string => {
   switch (error.phase) {

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
+import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
 import { layerApp, layerNodeServer } from "./http/server.ts"
@@ -13,42 +14,46 @@ import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import { Tokenizer } from "./tokens.ts"
 import { Upstream } from "./upstream/Upstream.ts"
 
-export interface ProxyOptions {
+export interface ProxyOptions<R = never> {
   /** Extra stages, each placed before/after a named stage (default: just before the core). */
-  readonly stages?: ReadonlyArray<StagePlacement>
+  readonly stages?: ReadonlyArray<StagePlacement<R>>
+  /** Extra routes (`HttpRouter.add(…)` layers), served behind the same edge: request ids, Anthropic errors. */
+  readonly routes?: Layer.Layer<never, never, HttpRouter.HttpRouter>
   /** The upstream; default: the live HTTP/2-capable client. */
   readonly upstream?: Layer.Layer<Upstream, never, ProxyConfig>
-  /** The logger; default: JSON lines on stdout at LOG_LEVEL. */
-  readonly log?: Layer.Layer<Log, never, ProxyConfig>
+  /** The loggers; default: JSON lines on stdout at LOG_LEVEL (`Log.layer`). Tests use `Log.capture`. */
+  readonly log?: Layer.Layer<never>
 }
 
-/** The whole proxy, waiting for an HttpServer and a ProxyConfig. */
-export const proxyLayer = (options: ProxyOptions = {}): Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig> =>
-  layerApp.pipe(
+const logLayer = (options: ProxyOptions<any>) =>
+  options.log ?? Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Log.layer(config.logLevel)))
+
+/** The whole proxy, waiting for an HttpServer, a ProxyConfig and what the user's stages need. */
+export const proxyLayer = <R = never>(
+  options: ProxyOptions<R> = {}
+): Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig | R> =>
+  layerApp(options.routes).pipe(
     Layer.provide(Pipeline.layer(options.stages)),
     Layer.provide(options.upstream ?? Upstream.layerLive),
     Layer.provide(Tokenizer.layer),
-    Layer.provide(options.log ?? Log.layer),
+    Layer.provide(logLayer(options)),
     // No tracer spans per request and per upstream call: the request log line carries what we report.
     Layer.provide(Layer.succeed(References.TracerEnabled, false))
   )
 
 /** The proxy listening on config.host:config.port, with its address logged once it listens. */
-export const serverLayer = (config: ProxyConfigShape, options: ProxyOptions = {}) =>
+export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyOptions<R> = {}) =>
   Layer.mergeAll(
     proxyLayer(options),
     Layer.effectDiscard(
-      Effect.gen(function*() {
-        const log = yield* Log
-        const server = yield* HttpServer.HttpServer
-        log.write("info", "listening", {
+      Effect.flatMap(Effect.service(HttpServer.HttpServer), (server) =>
+        Effect.logInfo("listening", {
           address: HttpServer.formatAddress(server.address),
           upstream: config.baseUrl,
           big_model: config.bigModel,
           small_model: config.smallModel
-        })
-      })
-    ).pipe(Layer.provide(options.log ?? Log.layer))
+        }))
+    ).pipe(Layer.provide(logLayer(options)))
   ).pipe(
     Layer.provideMerge(layerNodeServer(config)),
     Layer.provide(ProxyConfig.make(config))

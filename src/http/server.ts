@@ -1,172 +1,192 @@
 /**
- * The HTTP edge: routes, request ids, body decoding, and rendering replies and errors. Routing is a small table
- * matched on the path alone (the query string, such as Claude Code's `?beta=true`, never affects it).
+ * The HTTP edge: routes (an `HttpRouter`, so library users can mount their own), request ids, body decoding, and
+ * the one place where replies and errors become HTTP. Routes match on the path alone (a query string such as Claude
+ * Code's `?beta=true` never affects it) and ignore a trailing slash.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Http from "node:http"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
-import { MethodNotAllowed, type ProxyError, RouteNotFound, InvalidRequest } from "../errors.ts"
-import { Log } from "../log.ts"
+import { InvalidRequest, isProxyError, MethodNotAllowed, type ProxyError, RouteNotFound } from "../errors.ts"
 import { CountTokensRequest, MessagesRequest, type StreamEvent } from "../protocol/anthropic.ts"
 import { Pipeline } from "../pipeline/pipeline.ts"
 import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
 import { jsonBodyReader } from "./body.ts"
-import { errorBody, renderDefect, renderError } from "./errors.ts"
+import { errorEvent, INTERNAL_ERROR_EVENT, renderDefect, renderError } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
 
-type Route = (
-  request: HttpServerRequest.HttpServerRequest,
-  requestId: string,
-  params: { readonly query: URLSearchParams; readonly tail: string }
-) => Effect.Effect<HttpServerResponse.HttpServerResponse, ProxyError>
+/** The id of the request being handled (`req_…`); set by the edge before any route runs. */
+export class RequestId extends Context.Service<RequestId, string>()("ccproxy/RequestId") {}
 
-const json = (body: unknown, requestId: string, status = 200) =>
-  HttpServerResponse.jsonUnsafe(body, { status, headers: { "request-id": requestId } })
+type Method = "GET" | "POST"
 
-const safeDecode = (text: string): string => {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
+/** One of our routes: what `HttpRouter` serves, and what the edge needs to answer 405 with `Allow`. */
+interface RouteSpec {
+  readonly method: Method
+  readonly path: HttpRouter.PathInput
+  readonly handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ProxyError, HttpRouter.Provided | RequestId>
 }
 
-const INTERNAL_ERROR_EVENT: StreamEvent = {
-  type: "error",
-  error: { type: "api_error", message: "Internal proxy error; see the proxy log for this request id" }
-}
+const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
 
-export const makeApp = Effect.gen(function*() {
+/** Bytes per token of request JSON: a fair first guess for limits and message_start; the real usage replaces it. */
+const BYTES_PER_TOKEN = 4
+
+/** Our routes, as specs built once from the services. */
+export const makeRoutes: Effect.Effect<ReadonlyArray<RouteSpec>, never, ProxyConfig | Pipeline | Tokenizer> = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const pipeline = yield* Pipeline
   const tokenizer = yield* Tokenizer
-  const log = yield* Log
   const models = modelInfos(config)
   const readMessages = jsonBodyReader(MessagesRequest, config.maxBodyBytes)
   const readCountTokens = jsonBodyReader(CountTokensRequest, config.maxBodyBytes)
 
-  /** A stream reply as SSE; from here on headers are out, so a failure (a user stage, say) becomes an error event. */
-  const streamResponse = (events: Stream.Stream<StreamEvent, ProxyError>, requestId: string) =>
+  /** A stream reply as SSE; from here on headers are out, so a failure becomes the stream's last event. */
+  const streamResponse = (events: Stream.Stream<StreamEvent, ProxyError>) =>
     HttpServerResponse.stream(
-      encodeEvents(events, (cause): StreamEvent => {
+      encodeEvents(events, (cause): StreamEvent | undefined => {
         const error = Cause.findErrorOption(cause)
-        if (Option.isSome(error)) return { type: "error", error: errorBody(error.value, requestId).error }
-        log.write("error", "stream defect", { request_id: requestId, cause: Cause.pretty(cause) })
+        if (Option.isSome(error)) return errorEvent(error.value)
         return INTERNAL_ERROR_EVENT
       }),
-      {
-        contentType: "text/event-stream",
-        headers: { "request-id": requestId, "cache-control": "no-cache", "x-accel-buffering": "no" }
-      }
+      { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
     )
 
   // Not a generator: nothing here may hold the body while the upstream answers, or while the stream runs.
-  const messages: Route = (request, requestId) =>
+  const messages = (request: HttpServerRequest.HttpServerRequest, requestId: string) =>
     readMessages(request).pipe(
       Effect.flatMap((body) =>
         pipeline.handle({
           id: requestId,
           body: body.value,
           headers: request.headers,
+          client: { address: Option.getOrUndefined(request.remoteAddress) },
+          upstream: config.provider,
           upstreamModel: body.value.model,
-          receivedBytes: body.bytes
+          receivedBytes: body.bytes,
+          estimatedTokens: Math.round(body.bytes / BYTES_PER_TOKEN)
         })
       ),
-      Effect.map((reply) =>
-        reply._tag === "Message" ? json(reply.message, requestId) : streamResponse(reply.events, requestId)
-      )
+      Effect.map((reply) => reply._tag === "Message" ? json(reply.message) : streamResponse(reply.events))
     )
 
-  const countTokens: Route = (request, requestId) =>
-    Effect.map(
-      readCountTokens(request),
-      (body) => json({ input_tokens: tokenizer.countRequest(body.value) }, requestId)
-    )
+  const withRequest = <A, E, R>(f: (request: HttpServerRequest.HttpServerRequest, requestId: string) => Effect.Effect<A, E, R>) =>
+    Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+      Effect.flatMap(Effect.service(RequestId), (requestId) => f(request, requestId)))
 
-  const modelList: Route = (_request, requestId, { query }) => {
-    const page = listModels(models, {
-      limit: query.get("limit") ?? undefined,
-      after_id: query.get("after_id") ?? undefined,
-      before_id: query.get("before_id") ?? undefined
-    })
-    return typeof page === "string"
-      ? Effect.fail(new InvalidRequest({ message: page }))
-      : Effect.succeed(json(page, requestId))
-  }
+  const countTokens = withRequest((request) =>
+    Effect.map(readCountTokens(request), (body) => json({ input_tokens: tokenizer.countRequest(body.value) })))
 
-  const modelById: Route = (request, requestId, { tail }) => {
-    const model = models.find((m) => m.id === safeDecode(tail))
-    return model
-      ? Effect.succeed(json(model, requestId))
-      : Effect.fail(new RouteNotFound({ method: request.method, path: `/v1/models/${tail}` }))
-  }
-
-  const health: Route = (_request, requestId) =>
-    Effect.map(Clock.currentTimeMillis, (now) =>
-      json({ status: "ok", timestamp: new Date(now).toISOString() }, requestId))
-
-  /** path → method → handler; a path ending in `/*` matches one more segment, passed as `tail`. */
-  const routes: Record<string, Partial<Record<string, Route>>> = {
-    "/": { GET: health },
-    "/health": { GET: health },
-    "/v1/messages": { POST: messages },
-    "/v1/messages/count_tokens": { POST: countTokens },
-    "/v1/models": { GET: modelList },
-    "/v1/models/*": { GET: modelById }
-  }
-
-  const resolve = (method: string, path: string): { route: Route; tail: string } | ProxyError => {
-    const normalised = path.length > 1 ? path.replace(/\/+$/, "") : path
-    const slash = normalised.lastIndexOf("/")
-    const exact = routes[normalised]
-    const wildcard = exact ? undefined : routes[`${normalised.slice(0, slash)}/*`]
-    const byMethod = exact ?? wildcard
-    if (!byMethod) return new RouteNotFound({ method, path })
-    const route = byMethod[method] ?? (method === "HEAD" ? byMethod.GET : undefined)
-    if (!route) return new MethodNotAllowed({ method, path, allowed: Object.keys(byMethod) })
-    return { route, tail: exact ? "" : normalised.slice(slash + 1) }
-  }
-
-  return Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const requestId = yield* randomId("req_")
-    const url = request.url
-    const q = url.indexOf("?")
-    const path = q < 0 ? url : url.slice(0, q)
-    const query = new URLSearchParams(q < 0 ? "" : url.slice(q + 1))
-    const target = resolve(request.method, path)
-    const handled = "route" in target
-      ? target.route(request, requestId, { query, tail: target.tail })
-      : Effect.fail(target)
-    return yield* handled.pipe(
-      // The server runs handlers uninterruptibly; we opt in so a client that hangs up (or a shutdown) aborts the
-      // upstream call at once, even before its first byte.
-      Effect.interruptible,
-      Effect.catchCause((cause) => {
-        const error = Cause.findErrorOption(cause)
-        if (Option.isSome(error)) return Effect.succeed(renderError(error.value, requestId))
-        if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
-        log.write("error", "unexpected failure", { request_id: requestId, path, cause: Cause.pretty(cause) })
-        return Effect.succeed(renderDefect(requestId))
-      })
-    )
+  const modelList = Effect.flatMap(Effect.service(HttpServerRequest.ParsedSearchParams), (query) => {
+    const first = (name: string) => {
+      const value = query[name]
+      return Array.isArray(value) ? value[0] : value
+    }
+    const page = listModels(models, { limit: first("limit"), after_id: first("after_id"), before_id: first("before_id") })
+    return typeof page === "string" ? Effect.fail(new InvalidRequest({ message: page })) : Effect.succeed(json(page))
   })
+
+  const modelById = Effect.flatMap(HttpRouter.params, (params) => {
+    const model = models.find((m) => m.id === params.id)
+    return model
+      ? Effect.succeed(json(model))
+      : Effect.fail(new RouteNotFound({ method: "GET", path: `/v1/models/${params.id}` }))
+  })
+
+  const health = Effect.map(Clock.currentTimeMillis, (now) => json({ status: "ok", timestamp: new Date(now).toISOString() }))
+
+  return [
+    { method: "GET", path: "/", handler: health },
+    { method: "GET", path: "/health", handler: health },
+    { method: "POST", path: "/v1/messages", handler: withRequest(messages) },
+    { method: "POST", path: "/v1/messages/count_tokens", handler: countTokens },
+    { method: "GET", path: "/v1/models", handler: modelList },
+    { method: "GET", path: "/v1/models/:id", handler: modelById }
+  ] satisfies ReadonlyArray<RouteSpec>
 })
 
+/** `/v1/models/:id` matches `/v1/models/x`: for the 405 answer, which the router itself does not give. */
+const matches = (pattern: string, path: string): boolean => {
+  const want = pattern.split("/")
+  const got = path.split("/")
+  return want.length === got.length && want.every((part, i) => part.startsWith(":") ? got[i] !== "" : part === got[i])
+}
+
+const pathOf = (url: string): string => {
+  const q = url.indexOf("?")
+  const path = q < 0 ? url : url.slice(0, q)
+  return path.length > 1 ? path.replace(/\/+$/, "") : path
+}
+
+const ROUTER_CONFIG = { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true }
+
+/**
+ * The app: our routes and the caller's own (`HttpRouter` layers) behind one edge that gives each request its id and
+ * turns every failure into Anthropic's error shape.
+ */
+export const makeApp = <E, R>(extraRoutes: Layer.Layer<never, E, R>) =>
+  Effect.gen(function*() {
+    const specs = yield* makeRoutes
+    const ours = HttpRouter.addAll(specs.map((spec) => HttpRouter.route(spec.method, spec.path, spec.handler)))
+    const routed = yield* HttpRouter.toHttpEffect(Layer.mergeAll(ours, extraRoutes)).pipe(
+      Effect.provideService(HttpRouter.RouterConfig, ROUTER_CONFIG)
+    )
+
+    const notFound = (request: HttpServerRequest.HttpServerRequest): ProxyError => {
+      const path = pathOf(request.url)
+      const allowed = specs.filter((spec) => matches(spec.path, path)).map((spec) => spec.method)
+      // The method is allowed for a path of this shape, yet nothing matched (an id that does not decode): a 404.
+      const method = request.method === "HEAD" ? "GET" : request.method
+      return allowed.length > 0 && !allowed.includes(method as Method)
+        ? new MethodNotAllowed({ method: request.method, path, allowed })
+        : new RouteNotFound({ method: request.method, path })
+    }
+
+    /** Every failure becomes an Anthropic error body here, and nowhere else; bugs are logged, not shown. */
+    const render = (cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest, requestId: string) => {
+      const error = Cause.findErrorOption(cause)
+      if (Option.isSome(error)) {
+        const failure = error.value
+        if (isProxyError(failure)) return Effect.succeed(renderError(failure, requestId))
+        if (isRouteNotFound(failure)) return Effect.succeed(renderError(notFound(request), requestId))
+      } else if (Cause.hasInterruptsOnly(cause)) {
+        return Effect.failCause(cause)
+      }
+      return Effect.as(
+        Effect.logError("unexpected failure", { request_id: requestId, path: pathOf(request.url), cause: Cause.pretty(cause) }),
+        renderDefect(requestId)
+      )
+    }
+
+    return Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+      Effect.flatMap(randomId("req_"), (requestId) =>
+        routed.pipe(
+          Effect.provideService(RequestId, requestId),
+          Effect.map((response) => HttpServerResponse.setHeader(response, "request-id", requestId)),
+          Effect.catchCause((cause) => render(cause, request, requestId))
+        )))
+  })
+
+const isRouteNotFound = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { reason?: { _tag?: string } }).reason?._tag === "RouteNotFound"
+
 /** Serves the app on the server in context. */
-export const layerApp: Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig | Pipeline | Tokenizer | Log> =
-  Layer.unwrap(Effect.map(makeApp, (app) => HttpServer.serve(app)))
+export const layerApp = <E = never, R = never>(
+  extraRoutes: Layer.Layer<never, E, R> = Layer.empty as Layer.Layer<never, E, R>
+): Layer.Layer<never, E, HttpServer.HttpServer | ProxyConfig | Pipeline | Tokenizer | Exclude<R, HttpRouter.HttpRouter>> =>
+  Layer.unwrap(Effect.map(makeApp(extraRoutes), (app) => HttpServer.serve(app))) as any
 
 /** A Node HTTP server on HOST:PORT from config (PORT 0 picks a free port). */
 export const layerNodeServer = (config: Pick<ProxyConfigShape, "host" | "port">) =>

@@ -3,13 +3,13 @@
  * line is written when the stream ends (or the client goes away), with the usage the stream reported.
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
-import { Log } from "../log.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
 import type { ProxyReply, ProxyRequest, Stage } from "./stage.ts"
 
@@ -37,15 +37,17 @@ interface Subject {
   readonly id: string
   readonly model: string
   readonly stream: boolean
+  readonly key: string | undefined
 }
 
 const subjectOf = (request: ProxyRequest): Subject => ({
   id: request.id,
   model: request.body.model,
-  stream: request.body.stream === true
+  stream: request.body.stream === true,
+  key: request.client.keyFingerprint
 })
 
-type Write = (subject: Subject, started: number, now: number, outcome: Outcome) => void
+type Write = (subject: Subject, started: number, outcome: Outcome) => Effect.Effect<void>
 
 /**
  * The stream, logged when it ends with the usage it reported. A module-level function so the closures that live as
@@ -62,13 +64,13 @@ const observed = (
   Stream.transformPullBracket(events, (pull, _scope, streamScope) => {
     const seen: { usage?: Partial<Usage>; stop?: string | null; error?: string } = {}
     const logWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
-      Effect.sync(() =>
-        write(subject, started, Date.now(), {
-          status: Exit.isSuccess(exit) ? 200 : 499,
+      Effect.suspend(() =>
+        write(subject, started, {
+          status: Exit.isSuccess(exit) ? 200 : streamFailureStatus(exit),
           upstreamModel,
           usage: seen.usage,
           stopReason: seen.stop,
-          error: seen.error ?? (Exit.isSuccess(exit) ? undefined : "stream interrupted")
+          error: Exit.isSuccess(exit) ? undefined : describeFailure(exit.cause, "stream interrupted")
         })))
     return Effect.as(
       logWhenDone,
@@ -79,36 +81,46 @@ const observed = (
     )
   })
 
-const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, started: number, now: number, write: Write) => {
+/** A typed failure as the client saw it (`type: message`); interruptions and defects as `fallback`. */
+const describeFailure = (cause: Cause.Cause<ProxyError>, fallback: string): string => {
+  const failure = Cause.findErrorOption(cause)
+  if (Option.isNone(failure)) return Cause.hasDies(cause) ? "internal error" : fallback
+  const error = toAnthropicError(failure.value)
+  return `${error.type}: ${error.message}`
+}
+
+/** A stream that failed after its headers were out still answered 200; the client went away if nothing failed. */
+const streamFailureStatus = (exit: Exit.Failure<unknown, ProxyError>): number =>
+  Option.isSome(Cause.findErrorOption(exit.cause)) || Cause.hasDies(exit.cause) ? 200 : 499
+
+const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, started: number, write: Write) => {
   if (Exit.isFailure(exit)) {
     const failure = Cause.findErrorOption(exit.cause)
-    const error = Option.isSome(failure) ? toAnthropicError(failure.value) : undefined
-    write(subject, started, now, {
-      status: error?.status ?? 499,
-      error: error ? `${error.type}: ${error.message}` : "interrupted"
-    })
-    return exit
+    const status = Option.isSome(failure) ? toAnthropicError(failure.value).status : Cause.hasDies(exit.cause) ? 500 : 499
+    return Effect.andThen(write(subject, started, { status, error: describeFailure(exit.cause, "interrupted") }), exit)
   }
   const reply = exit.value
   if (reply._tag === "Stream") {
-    return Exit.succeed<ProxyReply>({ ...reply, events: observed(reply.events, subject, started, reply.upstreamModel, write) })
+    return Effect.succeed<ProxyReply>({ ...reply, events: observed(reply.events, subject, started, reply.upstreamModel, write) })
   }
-  write(subject, started, now, {
-    status: 200,
-    upstreamModel: reply.upstreamModel,
-    usage: reply.message.usage,
-    stopReason: reply.message.stop_reason
-  })
-  return exit
+  return Effect.as(
+    write(subject, started, {
+      status: 200,
+      upstreamModel: reply.upstreamModel,
+      usage: reply.message.usage,
+      stopReason: reply.message.stop_reason
+    }),
+    reply
+  )
 }
 
 /** Runs the rest of the pipeline and logs its outcome (a stream's when it ends); the request itself is not kept. */
-const timed = (handled: Effect.Effect<ProxyReply, ProxyError>, subject: Subject, started: number, write: Write) =>
-  Effect.flatMap(Effect.exit(handled), (exit) => Effect.suspend(() => settle(exit, subject, started, Date.now(), write)))
+const timed = <R>(handled: Effect.Effect<ProxyReply, ProxyError, R>, subject: Subject, started: number, write: Write) =>
+  Effect.flatMap(Effect.exit(handled), (exit) => settle(exit, subject, started, write))
 
-export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) => {
-  const write: Write = (subject, started, now, outcome) =>
-    log.write(outcome.status >= 500 || outcome.error ? "warn" : "info", "request", {
+const write: Write = (subject, started, outcome) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const fields = {
       request_id: subject.id,
       client_model: subject.model,
       upstream_model: outcome.upstreamModel ?? null,
@@ -119,15 +131,15 @@ export const logging: Effect.Effect<Stage, never, Log> = Effect.map(Log, (log) =
       output_tokens: outcome.usage?.output_tokens ?? null,
       cache_read_input_tokens: outcome.usage?.cache_read_input_tokens ?? null,
       stop_reason: outcome.stopReason ?? null,
+      ...(subject.key ? { client_key: subject.key } : {}),
       ...(outcome.error ? { error: outcome.error } : {})
-    })
-
-  return {
-    name: "logging",
-    // The clock starts before the stages inside run: the core converts and serialises when it is called.
-    wrap: (next) => (request) => {
-      const started = Date.now()
-      return timed(next(request), subjectOf(request), started, write)
     }
-  }
-})
+    return outcome.status >= 500 || outcome.error ? Effect.logWarning("request", fields) : Effect.logInfo("request", fields)
+  })
+
+export const logging: Stage = {
+  name: "logging",
+  // The clock starts before the stages inside run: the core converts and serialises when it is called.
+  wrap: (next) => (request) =>
+    Effect.flatMap(Clock.currentTimeMillis, (started) => timed(next(request), subjectOf(request), started, write))
+}

@@ -1,31 +1,36 @@
 /**
  * The ordered pipeline: default stages, user stages placed by name, and the core. Built once per server.
  *
- * Default order (outermost first): logging → validation → routing → core.
+ * Default order (outermost first), fixed here and nowhere else:
+ * logging → guardrails → validation → routing → conversion → limiter → rate-limits → breaker → core.
+ * Stages whose feature is off at its default are left out entirely, so they cost nothing.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ProxyConfig } from "../config.ts"
-import { Log } from "../log.ts"
 import { Upstream } from "../upstream/Upstream.ts"
+import { conversion } from "./conversion.ts"
 import { core } from "./core.ts"
 import { logging } from "./logging.ts"
 import { routing } from "./routing.ts"
 import { compose, type Handler, type Stage } from "./stage.ts"
 import { validation } from "./validation.ts"
 
-/** Where a user stage goes: before or after a named stage; with neither, just before the core. */
-export interface StagePlacement {
-  readonly stage: Stage
+/**
+ * Where a user stage goes: before or after a named stage; with neither, just before the core. The stage is a value
+ * or an Effect that builds it from services (its requirements become the pipeline's).
+ */
+export interface StagePlacement<R = never> {
+  readonly stage: Stage | Effect.Effect<Stage, never, R>
   readonly before?: string
   readonly after?: string
 }
 
-export const DEFAULT_STAGE_NAMES = ["logging", "validation", "routing"] as const
+export const DEFAULT_STAGE_NAMES = ["logging", "validation", "routing", "conversion"] as const
 
 /** Inserts user stages into the default order; an unknown anchor is a programming error, reported at start. */
-export const arrange = (defaults: ReadonlyArray<Stage>, extra: ReadonlyArray<StagePlacement>): Array<Stage> => {
+export const arrange = (defaults: ReadonlyArray<Stage>, extra: ReadonlyArray<{ readonly stage: Stage; readonly before?: string; readonly after?: string }>): Array<Stage> => {
   const stages = [...defaults]
   for (const placement of extra) {
     const anchor = placement.before ?? placement.after
@@ -42,15 +47,22 @@ export const arrange = (defaults: ReadonlyArray<Stage>, extra: ReadonlyArray<Sta
   return stages
 }
 
+const build = <R>(stage: Stage | Effect.Effect<Stage, never, R>): Effect.Effect<Stage, never, R> =>
+  Effect.isEffect(stage) ? stage : Effect.succeed(stage)
+
 export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handler; readonly stageNames: ReadonlyArray<string> }>()(
   "ccproxy/Pipeline"
 ) {
-  static readonly make = (extra: ReadonlyArray<StagePlacement> = []) =>
+  static readonly make = <R = never>(extra: ReadonlyArray<StagePlacement<R>> = []) =>
     Effect.gen(function*() {
-      const stages = arrange([yield* logging, validation, yield* routing], extra)
+      const defaults = [logging, validation, yield* routing, yield* conversion]
+      const placed = yield* Effect.forEach(extra, (placement) =>
+        Effect.map(build(placement.stage), (stage) => ({ ...placement, stage })))
+      const stages = arrange(defaults, placed)
       return Pipeline.of({ handle: compose(stages, yield* core), stageNames: stages.map((s) => s.name) })
     })
 
-  static readonly layer = (extra: ReadonlyArray<StagePlacement> = []): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | Log> =>
-    Layer.effect(this, this.make(extra))
+  static readonly layer = <R = never>(
+    extra: ReadonlyArray<StagePlacement<R>> = []
+  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | R> => Layer.effect(this, this.make(extra))
 }

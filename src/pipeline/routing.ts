@@ -1,4 +1,4 @@
-/** Chooses the upstream model: opus/sonnet → BIG, haiku → SMALL, any other name passes through. */
+/** Chooses the upstream and its model: opus/sonnet → BIG, haiku → SMALL, any other name passes through. */
 import * as Effect from "effect/Effect"
 import { ProxyConfig } from "../config.ts"
 import { mapModel } from "../convert/models.ts"
@@ -9,6 +9,7 @@ export const routing: Effect.Effect<Stage, never, ProxyConfig> = Effect.map(Prox
   wrap: (next) => (request) =>
     next({
       ...request,
+      upstream: config.provider,
       upstreamModel: mapModel(request.body.model, { bigModel: config.bigModel, smallModel: config.smallModel })
     })
 }))

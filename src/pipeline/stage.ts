@@ -1,10 +1,20 @@
 /**
- * The stage contract. A stage wraps the next handler: it may change the request, answer on its own (a cache hit,
- * a refusal), or transform the reply. `compose` folds an ordered list of stages around the core handler, the first
- * stage being the outermost.
+ * The stage contract. A stage wraps the next handler: it may change the request, answer on its own (a cache hit, a
+ * refusal, an open circuit), or transform the reply. `compose` folds an ordered list of stages around the core
+ * handler, the first stage being the outermost.
+ *
+ * Every request runs in its own `Scope`, the one the HTTP edge opens for it, and a streamed reply keeps that scope
+ * open until its last byte is written (or the client hangs up, or the server shuts down). So whatever a stage
+ * acquires in it (`Semaphore` permits, rate-limit tickets, the upstream body) is released exactly once, however the
+ * reply ends, even when its stream is never pulled.
+ *
+ * A stage is built by an `Effect<Stage, never, R>`, so it can use services (ours and a user's own layers alike);
+ * the build runs once, when the pipeline is made, not per request.
  */
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type { Converted } from "../convert/request.ts"
 import type { ProxyError } from "../errors.ts"
 import type { MessageResponse, MessagesRequest, StreamEvent } from "../protocol/anthropic.ts"
 
@@ -15,10 +25,42 @@ export interface ProxyRequest {
   readonly body: MessagesRequest
   /** Incoming request headers, lower-cased. */
   readonly headers: Readonly<Record<string, string | undefined>>
+  /** Who is asking: the fingerprint of their proxy key (never the key) and their address. */
+  readonly client: ClientIdentity
+  /** The upstream (provider) that will answer; limits, breakers and metrics are kept per upstream. */
+  readonly upstream: string
   /** The upstream model chosen by the routing stage; until then, the client's model. */
   readonly upstreamModel: string
-  /** Size of the body as received, for cheap estimates (no re-serialisation on the hot path). */
+  /** Size of the body as received. */
   readonly receivedBytes: number
+  /** A cheap estimate of the prompt's tokens (no tokenizer on the hot path); the reply's usage corrects it. */
+  readonly estimatedTokens: number
+  /**
+   * The Chat Completions request, once the conversion stage ran. It belongs to `body` and `upstreamModel` as they
+   * were then: a later stage that changes either gets a fresh conversion in the core (see `currentConversion`).
+   */
+  readonly conversion?: Conversion | undefined
+}
+
+export interface ClientIdentity {
+  /** Short fingerprint of the client's proxy key, when PROXY_API_KEYS is set. */
+  readonly keyFingerprint?: string | undefined
+  /** The peer address, when known. */
+  readonly address?: string | undefined
+}
+
+export interface Conversion extends Converted {
+  /** The body and model it was made from. */
+  readonly body: MessagesRequest
+  readonly model: string
+}
+
+/** The request's conversion if it still matches its body and model; undefined when it must be made again. */
+export const currentConversion = (request: ProxyRequest): Conversion | undefined => {
+  const conversion = request.conversion
+  return conversion !== undefined && conversion.body === request.body && conversion.model === request.upstreamModel
+    ? conversion
+    : undefined
 }
 
 /** A whole message or a stream of events; `upstreamModel` says which model answered, when one did. */
@@ -26,16 +68,17 @@ export type ProxyReply =
   | { readonly _tag: "Message"; readonly message: MessageResponse; readonly upstreamModel?: string }
   | { readonly _tag: "Stream"; readonly events: Stream.Stream<StreamEvent, ProxyError>; readonly upstreamModel?: string }
 
-export type Handler<R = never> = (request: ProxyRequest) => Effect.Effect<ProxyReply, ProxyError, R>
+/** Handles one request in its request scope. */
+export type Handler = (request: ProxyRequest) => Effect.Effect<ProxyReply, ProxyError, Scope.Scope>
 
-export interface Stage<R = never> {
+export interface Stage {
   readonly name: string
-  readonly wrap: (next: Handler<R>) => Handler<R>
+  readonly wrap: (next: Handler) => Handler
 }
 
 /** Builds the handler: `compose([a, b], core)` runs a, then b, then core. */
-export const compose = <R>(stages: ReadonlyArray<Stage<R>>, core: Handler<R>): Handler<R> =>
-  stages.reduceRight<Handler<R>>((next, stage) => stage.wrap(next), core)
+export const compose = (stages: ReadonlyArray<Stage>, core: Handler): Handler =>
+  stages.reduceRight<Handler>((next, stage) => stage.wrap(next), core)
 
 export const messageReply = (message: MessageResponse, upstreamModel?: string): ProxyReply =>
   upstreamModel === undefined ? { _tag: "Message", message } : { _tag: "Message", message, upstreamModel }
@@ -44,21 +87,19 @@ export const streamReply = (events: Stream.Stream<StreamEvent, ProxyError>, upst
   upstreamModel === undefined ? { _tag: "Stream", events } : { _tag: "Stream", events, upstreamModel }
 
 /** A stage that only rewrites the request on its way in. */
-export const mapRequest = (
-  name: string,
-  f: (request: ProxyRequest) => ProxyRequest
-): Stage => ({ name, wrap: (next) => (request) => next(f(request)) })
+export const mapRequest = (name: string, f: (request: ProxyRequest) => ProxyRequest): Stage => ({
+  name,
+  wrap: (next) => (request) => next(f(request))
+})
 
 /**
- * A stage that only transforms streamed events (non-streaming replies pass through untouched). The function
- * receives the request too, so it can key its work by request id or model.
+ * A stage that transforms streamed events. Whole-message replies pass through untouched: a transformer that must
+ * see those too is a plain `Stage` that handles both tags. The function receives the request too, so it can key its
+ * work by request id or model.
  */
 export const mapEvents = (
   name: string,
-  f: (
-    events: Stream.Stream<StreamEvent, ProxyError>,
-    request: ProxyRequest
-  ) => Stream.Stream<StreamEvent, ProxyError>
+  f: (events: Stream.Stream<StreamEvent, ProxyError>, request: ProxyRequest) => Stream.Stream<StreamEvent, ProxyError>
 ): Stage => ({
   name,
   wrap: (next) => (request) =>

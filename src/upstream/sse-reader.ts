@@ -46,16 +46,30 @@ type Outcome = Effect.Effect<readonly [UpstreamEvent, ...Array<UpstreamEvent>], 
 const enabled = (millis: number) => millis > 0 && Number.isFinite(millis)
 
 /**
- * Bodies whose stream was dropped without ever running (its client left between the upstream's answer and the first
- * read): closed when the stream is collected, so the upstream does not go on generating into a paused socket.
+ * The body as a stream of chunks. The body belongs to the request's scope: if the stream is never run (its client
+ * left between the upstream's answer and the first read), the end of that scope closes the body, so the upstream
+ * does not go on generating into a paused socket. Once the stream runs, its own release decides (let the body drain
+ * after `[DONE]`, else destroy it). Time comes from the fiber's `Clock`; the single timer is Node's, armed from it.
  */
-const unread = new FinalizationRegistry<Readable>((body) => body.destroy())
+export const readSse = (
+  body: Readable,
+  options: ReaderOptions
+): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, never, Scope.Scope> =>
+  Effect.clockWith((clock) => {
+    let claimed = false
+    const closeUnread = Effect.addFinalizer(() => Effect.sync(() => claimed || body.destroy()))
+    return Effect.as(closeUnread, reader(body, options, () => clock.currentTimeMillisUnsafe(), () => (claimed = true)))
+  })
 
-export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<UpstreamEvent, ProxyError> => {
-  const claim = {}
-  const stream = Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
+const reader = (
+  body: Readable,
+  options: ReaderOptions,
+  clock: () => number,
+  claim: () => void
+): Stream.Stream<UpstreamEvent, ProxyError> =>
+  Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
     Effect.suspend(() => {
-      unread.unregister(claim)
+      claim()
       const parser = new SseChunkParser(options.secrets)
       const idle = enabled(options.idleMillis) ? options.idleMillis : undefined
       const ping = enabled(options.pingMillis) ? options.pingMillis : undefined
@@ -65,7 +79,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
       let resume: ((outcome: Outcome) => void) | undefined
       /** When the current wait began (pings do not end it), or when the last byte arrived during it; undefined between waits. */
       let waitingSince: number | undefined
-      let lastOutput = Date.now()
+      let lastOutput = clock()
       let timer: ReturnType<typeof setTimeout> | undefined
 
       const wake = () => {
@@ -94,7 +108,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
       const onTimer = () => {
         timer = undefined
         if (resume === undefined) return // not waiting: the next wait arms it again
-        const now = Date.now()
+        const now = clock()
         if (idle !== undefined && waitingSince !== undefined && now - waitingSince >= idle) {
           failure ??= new UpstreamTimeout({ phase: "idle", millis: idle })
           return wake()
@@ -128,7 +142,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
         const out: Array<Chunk> = []
         const gotBytes = read(out)
         if (out.length > 0) {
-          lastOutput = Date.now()
+          lastOutput = clock()
           waitingSince = undefined
           return Effect.succeed(out as [Chunk, ...Array<Chunk>])
         }
@@ -143,7 +157,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
           if (out.length > 0) return Effect.succeed(out as [Chunk, ...Array<Chunk>])
           return parser.failure !== undefined ? Effect.fail(parser.failure) : Cause.done()
         }
-        const now = Date.now()
+        const now = clock()
         if (gotBytes || waitingSince === undefined) waitingSince = now
         return undefined
       }
@@ -153,7 +167,7 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
         const ready = poll()
         if (ready !== undefined) return done(ready)
         resume = done
-        arm(Date.now())
+        arm(clock())
         return Effect.sync(() => {
           resume = undefined
         })
@@ -180,6 +194,3 @@ export const readSse = (body: Readable, options: ReaderOptions): Stream.Stream<U
       return Effect.as(Scope.addFinalizer(scope, release), next)
     })
   ))
-  unread.register(stream, body, claim)
-  return stream
-}

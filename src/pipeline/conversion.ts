@@ -1,0 +1,32 @@
+/**
+ * Converts the Anthropic request into the Chat Completions request the upstream gets, once, and hands it on with
+ * the request, so the stages after it (limits, cache keys, cost) read the converted request instead of converting
+ * or serialising again.
+ */
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import { ProxyConfig } from "../config.ts"
+import type { Provider } from "../convert/models.ts"
+import { toChatRequest } from "../convert/request.ts"
+import type { InvalidRequest } from "../errors.ts"
+import type { Conversion, ProxyRequest, Stage } from "./stage.ts"
+
+/** The conversion of the request's current body for its current upstream model. */
+export const convert = (request: ProxyRequest, provider: Provider): Result.Result<Conversion, InvalidRequest> =>
+  Result.map(
+    toChatRequest(request.body, { model: request.upstreamModel, provider }),
+    (converted) => ({ ...converted, body: request.body, model: request.upstreamModel })
+  )
+
+export const conversion: Effect.Effect<Stage, never, ProxyConfig> = Effect.map(ProxyConfig, (config) => ({
+  name: "conversion",
+  wrap: (next) => (request) => {
+    const converted = convert(request, config.provider)
+    if (Result.isFailure(converted)) return Effect.fail(converted.failure)
+    const handled = next({ ...request, conversion: converted.success })
+    const notes = converted.success.notes
+    return notes.length === 0
+      ? handled
+      : Effect.andThen(Effect.logDebug("conversion notes", { request_id: request.id, notes }), handled)
+  }
+}))

@@ -1,42 +1,16 @@
 /**
- * Upstream error → Anthropic error (PROTOCOL.md §I.5). Pure: the caller hands in the status, the body text and the
- * Retry-After header (and the secrets to keep out); we pick the Anthropic status/type and a clean message (no dict
- * reprs, no keys).
+ * Upstream error answers → `UpstreamFailure` (PROTOCOL.md §I.5). Pure: the caller hands in the status, the body
+ * text and the Retry-After header (and the secrets to keep out); we read the facts the mapping needs: a clean
+ * message (no dict reprs, no keys), whether the prompt overflowed the context, how long to wait. Which Anthropic
+ * status and type that makes is decided in `toAnthropicError` (errors.ts), not here.
  */
+import * as Duration from "effect/Duration"
+import * as Headers from "effect/http/Headers"
+import * as Result from "effect/Result"
 import { UpstreamFailure } from "../errors.ts"
-import type { ErrorType } from "../protocol/anthropic.ts"
 import type { ErrorObject } from "../protocol/openai.ts"
 import { parseJsonOr } from "../util/json.ts"
 import { clip } from "../util/text.ts"
-
-const byStatus = (status: number): { status: number; type: ErrorType } => {
-  switch (status) {
-    case 400:
-    case 422:
-      return { status: 400, type: "invalid_request_error" }
-    case 401:
-      return { status: 401, type: "authentication_error" }
-    case 402:
-      return { status: 402, type: "billing_error" }
-    case 403:
-      return { status: 403, type: "permission_error" }
-    case 404:
-      return { status: 404, type: "not_found_error" }
-    case 408:
-    case 504:
-      return { status: 504, type: "timeout_error" }
-    case 413:
-      return { status: 413, type: "request_too_large" }
-    case 429:
-      return { status: 429, type: "rate_limit_error" }
-    case 502:
-    case 503:
-    case 529:
-      return { status: 529, type: "overloaded_error" }
-    default:
-      return status >= 500 ? { status: 500, type: "api_error" } : { status: 400, type: "invalid_request_error" }
-  }
-}
 
 const asErrorObject = (value: unknown): ErrorObject | undefined => {
   if (typeof value === "string") return { message: value }
@@ -103,49 +77,63 @@ const describe = (error: ErrorObject | undefined, fallback: string): string => {
   return detail && !message.includes(detail) ? `${message} (${detail})` : message
 }
 
+const isPromptTooLong = (error: ErrorObject | undefined, message: string): boolean =>
+  !OUTPUT_TOO_LARGE.test(message) && (error?.code === "context_length_exceeded" || CONTEXT_OVERFLOW.test(message))
+
+/** Seconds with a fraction ("1.5"): not in the RFC, but vendors send it, and the wait they mean is clear. */
+const DECIMAL_SECONDS = /^\d+(?:\.\d+)?$/
+
+/**
+ * A Retry-After value (seconds, fractional seconds, or an HTTP date) as the wait from `now`; undefined when it is
+ * absent or unreadable. A date already past is a zero wait.
+ */
+export const parseRetryAfter = (raw: string | undefined, now: number): Duration.Duration | undefined => {
+  if (raw === undefined) return undefined
+  const text = raw.trim()
+  if (DECIMAL_SECONDS.test(text)) return Duration.seconds(Number(text))
+  const parsed = Headers.parseRetryAfter(text)
+  return Result.isSuccess(parsed) ? Headers.retryAfterDelay(parsed.success, now) : undefined
+}
 
 /**
  * An error status from the upstream, before any bytes went to the client. `secrets` (our upstream key, …) are
- * redacted from the message, as are bearer tokens and `sk-` keys.
+ * redacted from the message, as are bearer tokens and `sk-` keys. `now` (epoch millis) measures a Retry-After
+ * given as a date.
  */
 export const fromUpstreamStatus = (
   status: number,
   bodyText: string,
   retryAfter?: string | undefined,
-  secrets: ReadonlyArray<string> = []
+  secrets: ReadonlyArray<string> = [],
+  now: number = Date.now()
 ): UpstreamFailure => {
   const error = readErrorObject(parseJson(bodyText))
   // Redact before clipping: a clip through the middle of a secret would leave its head unrecognisable.
   const raw = redactSecrets(bodyText.trim(), secrets)
   const fallback = raw ? clip(raw, 500) : `Upstream returned HTTP ${status}`
   const message = redactSecrets(describe(error, fallback), secrets)
-  const isOverflow = !OUTPUT_TOO_LARGE.test(message) &&
-    (error?.code === "context_length_exceeded" || CONTEXT_OVERFLOW.test(message))
-  const mapped = isOverflow && status < 500 ? { status: 400, type: "invalid_request_error" as const } : byStatus(status)
   return new UpstreamFailure({
-    status: mapped.status,
-    type: mapped.type,
-    message: isOverflow && !/^prompt is too long/.test(message) ? `prompt is too long: ${message}` : message,
-    retryAfter,
-    upstreamStatus: status
+    upstreamStatus: status,
+    message,
+    retryAfter: parseRetryAfter(retryAfter, now),
+    promptTooLong: isPromptTooLong(error, message)
   })
 }
 
 /**
  * An error object inside a 200 body or stream chunk (OpenAI `data:{"error":…}`, OpenRouter `finish_reason:"error"`).
- * The message is redacted as in `fromUpstreamStatus`.
+ * Its numeric `code`, when it is an HTTP error status, stands in for the status. The message is redacted as in
+ * `fromUpstreamStatus`.
  */
 export const fromUpstreamErrorObject = (
   error: ErrorObject | undefined,
   secrets: ReadonlyArray<string> = []
 ): UpstreamFailure => {
   const code = typeof error?.code === "number" ? error.code : Number(error?.code)
-  const status = Number.isInteger(code) && code >= 400 && code < 600 ? code : 500
-  const mapped = byStatus(status)
+  const message = redactSecrets(describe(error, "Upstream reported an error"), secrets)
   return new UpstreamFailure({
-    status: mapped.status,
-    type: mapped.type,
-    message: redactSecrets(describe(error, "Upstream reported an error"), secrets),
-    upstreamStatus: status
+    upstreamStatus: Number.isInteger(code) && code >= 400 && code < 600 ? code : 500,
+    message,
+    promptTooLong: isPromptTooLong(error, message)
   })
 }

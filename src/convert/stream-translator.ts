@@ -18,10 +18,14 @@
  * tool_use block's accumulated `input_json_delta`s equal that call's full upstream arguments, up to the end of the
  * first complete JSON value: once a call's JSON is complete, whatever else arrives for it (some vendors repeat the
  * full arguments) is dropped, as the non-streaming path cuts at the same place.
+ *
+ * A failure before finish_reason closes the open block and ends the machine with `failure` set; the machine never
+ * writes an `error` event itself, the HTTP edge renders the failure (ARCHITECTURE.md, house rules).
  */
-import { toAnthropicError, UpstreamProtocolError, type ProxyError } from "../errors.ts"
-import type { BlockDelta, ErrorType, ResponseBlock, StreamEvent, Usage } from "../protocol/anthropic.ts"
-import type { Chunk, ChunkToolCall, Usage as UpstreamUsage } from "../protocol/openai.ts"
+import * as Cause from "effect/Cause"
+import { type ProxyError, UpstreamProtocolError } from "../errors.ts"
+import type { BlockDelta, ResponseBlock, StreamEvent, Usage } from "../protocol/anthropic.ts"
+import { type Chunk, type ChunkToolCall, SILENCE, type UpstreamEvent, type Usage as UpstreamUsage } from "../protocol/openai.ts"
 import { fromUpstreamErrorObject } from "./errors.ts"
 import { PLACEHOLDER_SIGNATURE, reasoningText, type ReplyContext, toStop, toUsage } from "./response.ts"
 import { clientToolName, JsonShape, sanitizeToolId, syntheticToolId } from "./tool-calls.ts"
@@ -51,10 +55,12 @@ interface Segment {
   readonly shape: JsonShape | undefined
 }
 
+const PING: StreamEvent = { type: "ping" }
+
 /** Characters per token for the output estimate used when the upstream sends no usage. */
 const CHARS_PER_TOKEN = 4
 
-/** "Streaming" until finish_reason; "finished" while waiting for the usage chunk; "done" once the stream's end is out. */
+/** "Streaming" until finish_reason; "finished" while waiting for the usage chunk; "done" once the stream has ended. */
 type Phase = "streaming" | "finished" | "done"
 
 export class StreamTranslator {
@@ -75,6 +81,7 @@ export class StreamTranslator {
   private usage: UpstreamUsage | undefined = undefined
   private producedChars = 0
   private phase: Phase = "streaming"
+  private ending: Cause.Cause<ProxyError> | undefined = undefined
   private out: Array<StreamEvent> = []
   private readonly ctx: StreamContext
 
@@ -82,9 +89,14 @@ export class StreamTranslator {
     this.ctx = ctx
   }
 
-  /** The terminal event (`message_stop` or `error`) has been produced; further input is ignored. */
+  /** The message completed (`message_stop` is out) or failed (see `failure`); further input is ignored. */
   get isDone(): boolean {
     return this.phase === "done"
+  }
+
+  /** Why the stream ended badly, once it has: what it must fail with after the closing events are out. */
+  get failure(): Cause.Cause<ProxyError> | undefined {
+    return this.ending
   }
 
   start(): StreamEvent {
@@ -112,18 +124,21 @@ export class StreamTranslator {
     return this.stepAll([chunk])
   }
 
-  /** One network read's worth of chunks → the events they cause, in one array. */
-  stepAll(chunks: ReadonlyArray<Chunk>): Array<StreamEvent> {
-    const out = this.begin()
-    for (const chunk of chunks) this.read(chunk)
+  /**
+   * One network read's worth of upstream events → the events they cause, appended to `out`. A SILENCE becomes a
+   * `ping` in place, so quiet connections stay alive (also while the usage chunk is awaited).
+   */
+  stepAll(events: ReadonlyArray<UpstreamEvent>, out: Array<StreamEvent> = []): Array<StreamEvent> {
+    this.out = out
+    for (const event of events) this.read(event)
     return out
   }
 
   /** The upstream ended cleanly. Without a finish_reason the answer is incomplete, and the client must know. */
-  finish(): Array<StreamEvent> {
-    const out = this.begin()
+  finish(out: Array<StreamEvent> = []): Array<StreamEvent> {
+    this.out = out
     if (this.phase === "streaming") {
-      this.abort(toAnthropicError(new UpstreamProtocolError({ message: "upstream closed the stream before finishing" })))
+      this.abort(new UpstreamProtocolError({ message: "upstream closed the stream before finishing" }))
     } else if (this.phase === "finished") {
       this.complete()
     }
@@ -131,20 +146,26 @@ export class StreamTranslator {
   }
 
   /**
-   * The upstream failed (error object, timeout, broken connection). After finish_reason the answer is already
-   * whole and only the usage chunk can be lost, so the message completes normally instead.
+   * The upstream failed (an error event, a timeout, a broken connection): the open block closes and `failure` holds
+   * the error. After finish_reason the answer is already whole and only the usage chunk can be lost, so the message
+   * completes normally instead.
    */
-  fail(error: ProxyError): Array<StreamEvent> {
-    const out = this.begin()
-    if (this.phase === "streaming") this.abort(toAnthropicError(error))
+  fail(error: ProxyError, out: Array<StreamEvent> = []): Array<StreamEvent> {
+    this.out = out
+    if (this.phase === "streaming") this.abort(error)
     else if (this.phase === "finished") this.complete()
     return out
   }
 
-  /** A bug of ours: the client still gets a well-formed end. */
-  failInternally(): Array<StreamEvent> {
-    const out = this.begin()
-    if (this.phase !== "done") this.abort({ type: "api_error", message: "internal error while converting the upstream stream" })
+  /**
+   * A defect (a bug of ours, or in the stream below): the open block closes, so the client still sees a
+   * well-formed end, and the stream fails with `cause` for the edge to render. Given the `out` of a step that threw,
+   * the events it made before the throw go out first: each push is a whole event, so they agree with the state the
+   * block is closed from.
+   */
+  failInternally(cause: Cause.Cause<never>, out: Array<StreamEvent> = []): Array<StreamEvent> {
+    this.out = out
+    if (this.phase !== "done") this.end(cause)
     return out
   }
 
@@ -152,16 +173,16 @@ export class StreamTranslator {
   // Reading chunks
   // -------------------------------------------------------------------------------------------------------------
 
-  private begin(): Array<StreamEvent> {
-    this.out = []
-    return this.out
-  }
-
-  private read(chunk: Chunk): void {
+  private read(event: UpstreamEvent): void {
     if (this.phase === "done") return
+    if (event === SILENCE) {
+      this.out.push(PING)
+      return
+    }
+    const chunk = event
     if (chunk.usage) this.usage = chunk.usage
     if (this.phase !== "streaming") return
-    if (chunk.error) return this.abort(toAnthropicError(fromUpstreamErrorObject(chunk.error, this.ctx.secrets)))
+    if (chunk.error) return this.abort(fromUpstreamErrorObject(chunk.error, this.ctx.secrets))
     const choice = firstChoice(chunk)
     if (choice === undefined) return
     const delta = choice.delta
@@ -184,7 +205,7 @@ export class StreamTranslator {
     if (!finishReason) return
     if (finishReason === "error") {
       // OpenRouter: the provider failed mid-generation (the error object usually rides along and was seen above).
-      return this.abort(toAnthropicError(fromUpstreamErrorObject({ message: "upstream stopped with an error" })))
+      return this.abort(fromUpstreamErrorObject({ message: "upstream stopped with an error" }))
     }
     this.finishReason = finishReason
     this.matchedStop = choice.stop_reason
@@ -365,11 +386,15 @@ export class StreamTranslator {
     return usage
   }
 
+  private abort(error: ProxyError): void {
+    this.end(Cause.fail(error))
+  }
+
   /** Closes the open block (buffered segments are dropped: the client discards the message anyway) and ends. */
-  private abort(error: { readonly type: ErrorType; readonly message: string }): void {
+  private end(cause: Cause.Cause<ProxyError>): void {
     const head = this.segments[this.cursor]
     if (this.opened && head !== undefined) this.close(head)
-    this.out.push({ type: "error", error: { type: error.type, message: error.message } })
+    this.ending = cause
     this.phase = "done"
   }
 }

@@ -24,7 +24,7 @@ import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
 import { jsonBodyReader } from "./body.ts"
-import { errorEvent, INTERNAL_ERROR_EVENT, renderDefect, renderError } from "./errors.ts"
+import { renderDefect, renderError, streamErrorEvent } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
 
 /** The id of the request being handled (`req_…`); set by the edge before any route runs. */
@@ -56,11 +56,7 @@ export const makeRoutes: Effect.Effect<ReadonlyArray<RouteSpec>, never, ProxyCon
   /** A stream reply as SSE; from here on headers are out, so a failure becomes the stream's last event. */
   const streamResponse = (events: Stream.Stream<StreamEvent, ProxyError>) =>
     HttpServerResponse.stream(
-      encodeEvents(events, (cause): StreamEvent | undefined => {
-        const error = Cause.findErrorOption(cause)
-        if (Option.isSome(error)) return errorEvent(error.value)
-        return INTERNAL_ERROR_EVENT
-      }),
+      encodeEvents(events, streamErrorEvent),
       { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
     )
 

@@ -18,6 +18,8 @@ interface Outcome {
   readonly upstreamModel?: string | undefined
   readonly usage?: Partial<Usage> | undefined
   readonly error?: string | undefined
+  /** A bug of ours: the whole cause, for the log only (the client gets a plain internal error). */
+  readonly defect?: string | undefined
   readonly stopReason?: string | null | undefined
 }
 
@@ -70,7 +72,8 @@ const observed = (
           upstreamModel,
           usage: seen.usage,
           stopReason: seen.stop,
-          error: Exit.isSuccess(exit) ? undefined : describeFailure(exit.cause, "stream interrupted")
+          error: Exit.isSuccess(exit) ? undefined : describeFailure(exit.cause, "stream interrupted"),
+          defect: Exit.isSuccess(exit) ? undefined : defectOf(exit.cause)
         })))
     return Effect.as(
       logWhenDone,
@@ -89,6 +92,9 @@ const describeFailure = (cause: Cause.Cause<ProxyError>, fallback: string): stri
   return `${error.type}: ${error.message}`
 }
 
+const defectOf = (cause: Cause.Cause<ProxyError>): string | undefined =>
+  Cause.hasDies(cause) ? Cause.pretty(cause) : undefined
+
 /** A stream that failed after its headers were out still answered 200; the client went away if nothing failed. */
 const streamFailureStatus = (exit: Exit.Failure<unknown, ProxyError>): number =>
   Option.isSome(Cause.findErrorOption(exit.cause)) || Cause.hasDies(exit.cause) ? 200 : 499
@@ -97,7 +103,10 @@ const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, start
   if (Exit.isFailure(exit)) {
     const failure = Cause.findErrorOption(exit.cause)
     const status = Option.isSome(failure) ? toAnthropicError(failure.value).status : Cause.hasDies(exit.cause) ? 500 : 499
-    return Effect.andThen(write(subject, started, { status, error: describeFailure(exit.cause, "interrupted") }), exit)
+    return Effect.andThen(
+      write(subject, started, { status, error: describeFailure(exit.cause, "interrupted"), defect: defectOf(exit.cause) }),
+      exit
+    )
   }
   const reply = exit.value
   if (reply._tag === "Stream") {
@@ -132,7 +141,8 @@ const write: Write = (subject, started, outcome) =>
       cache_read_input_tokens: outcome.usage?.cache_read_input_tokens ?? null,
       stop_reason: outcome.stopReason ?? null,
       ...(subject.key ? { client_key: subject.key } : {}),
-      ...(outcome.error ? { error: outcome.error } : {})
+      ...(outcome.error ? { error: outcome.error } : {}),
+      ...(outcome.defect ? { cause: outcome.defect } : {})
     }
     return outcome.status >= 500 || outcome.error ? Effect.logWarning("request", fields) : Effect.logInfo("request", fields)
   })

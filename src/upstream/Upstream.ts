@@ -7,6 +7,7 @@
  *   the layer's scope.
  * - Tests swap the Transport for one that replays cassettes (`upstream/replay.ts`).
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
@@ -34,9 +36,10 @@ export interface UpstreamShape {
   /**
    * A streaming completion. The effect succeeds once the upstream answered 200, so errors before the first byte
    * can still become real HTTP statuses; the stream then fails with a ProxyError on mid-stream trouble.
-   * Interrupting the stream aborts the upstream request.
+   * Interrupting the stream aborts the upstream request; the upstream body belongs to the caller's scope, so it is
+   * closed when that scope ends even if the stream never runs.
    */
-  readonly stream: (request: ChatRequest) => Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError>
+  readonly stream: (request: ChatRequest) => Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope>
 }
 
 /** Statuses worth another attempt: the upstream may well answer differently in a moment. */
@@ -49,14 +52,9 @@ const isRetryable = (error: ProxyError): boolean =>
   (error._tag === "UpstreamFailure" && RETRYABLE_STATUS.has(error.upstreamStatus) &&
     (retryAfterMillis(error) ?? 0) <= MAX_RETRY_AFTER_MS)
 
-/** Retry-After as seconds or an HTTP date (the seed crashed on "1.5"). */
-export const retryAfterMillis = (error: ProxyError): number | undefined => {
-  if (error._tag !== "UpstreamFailure" || error.retryAfter === undefined) return undefined
-  const seconds = Number(error.retryAfter)
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
-  const date = Date.parse(error.retryAfter)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
-}
+/** The upstream's Retry-After (read when the failure was made, see `fromUpstreamStatus`), in milliseconds. */
+export const retryAfterMillis = (error: ProxyError): number | undefined =>
+  error._tag === "UpstreamFailure" && error.retryAfter !== undefined ? Duration.toMillis(error.retryAfter) : undefined
 
 const retryPolicy = (maxRetries: number) =>
   // `max` recurs only while every schedule recurs: exponential backoff, at most `maxRetries` times.
@@ -112,10 +110,10 @@ export const make = Effect.gen(function*() {
    * The body is serialised here, once, when the call is made: from then on only its bytes are held (off the JS
    * heap), and the request objects can be collected while the upstream thinks.
    */
-  const attempt = <A>(
+  const attempt = <A, R>(
     request: ChatRequest,
-    read: (response: TransportResponse) => Effect.Effect<A, ProxyError>
-  ): Effect.Effect<A, ProxyError> => {
+    read: (response: TransportResponse) => Effect.Effect<A, ProxyError, R>
+  ): Effect.Effect<A, ProxyError, R> => {
     const call = {
       url,
       headers: request.stream ? streamHeaders : jsonHeaders,
@@ -147,10 +145,10 @@ export const make = Effect.gen(function*() {
   }
 
   /** A 2xx goes to `read`; anything else becomes the error it stands for. */
-  const answer = <A>(
+  const answer = <A, R>(
     response: TransportResponse,
-    read: (response: TransportResponse) => Effect.Effect<A, ProxyError>
-  ): Effect.Effect<A, ProxyError> => {
+    read: (response: TransportResponse) => Effect.Effect<A, ProxyError, R>
+  ): Effect.Effect<A, ProxyError, R> => {
     if (response.status >= 200 && response.status < 300) return read(response)
     if (response.status < 400) {
       const location = response.headers.location
@@ -163,7 +161,8 @@ export const make = Effect.gen(function*() {
     return readText(response.body).pipe(
       Effect.orElseSucceed(() => ""),
       Effect.flatMap((text) =>
-        Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets))
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(fromUpstreamStatus(response.status, text, response.headers["retry-after"], secrets, now)))
       )
     )
   }
@@ -182,12 +181,14 @@ export const make = Effect.gen(function*() {
   const complete = (request: ChatRequest): Effect.Effect<ChatResponse, ProxyError> => attempt(request, readCompletion)
 
   /** SSE as it arrives; a JSON answer to a stream request (an error, or a server that ignores `stream`) is read whole. */
-  const readStream = (response: TransportResponse): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError> =>
+  const readStream = (
+    response: TransportResponse
+  ): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope> =>
     (response.headers["content-type"] ?? "").includes("application/json")
       ? Effect.map(readCompletion(response), (completion) => Stream.fromIterable(completionAsChunks(completion)))
-      : Effect.succeed(readSse(response.body, readerOptions))
+      : readSse(response.body, readerOptions)
 
-  const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError> =>
+  const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope> =>
     attempt(request, readStream)
 
   return Upstream.of({ complete, stream })

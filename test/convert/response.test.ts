@@ -251,8 +251,7 @@ describe("toMessage", () => {
       const result = toMessage({ error: { code: 429, message: "Rate limit exceeded" } }, ctx)
       expect(Result.isFailure(result) && result.failure).toMatchObject({
         _tag: "UpstreamFailure",
-        status: 429,
-        type: "rate_limit_error",
+        upstreamStatus: 429,
         message: "Rate limit exceeded"
       })
     })
@@ -270,7 +269,7 @@ describe("toMessage", () => {
         choices: [{ index: 0, message: { content: "partial" }, finish_reason: "error" }],
         error: { code: 502, message: "Provider returned error" }
       }, ctx)
-      expect(Result.isFailure(result) && result.failure).toMatchObject({ _tag: "UpstreamFailure", type: "overloaded_error" })
+      expect(Result.isFailure(result) && result.failure).toMatchObject({ _tag: "UpstreamFailure", upstreamStatus: 502 })
     })
 
     it("reports a body without choices as an UpstreamProtocolError", () => {

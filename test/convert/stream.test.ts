@@ -1,11 +1,20 @@
 import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { readdirSync, readFileSync } from "node:fs"
 import { PLACEHOLDER_SIGNATURE, sanitizeToolId } from "../../src/convert/response.ts"
 import { type StreamContext, StreamTranslator, toEvents } from "../../src/convert/stream.ts"
-import { UpstreamTimeout } from "../../src/errors.ts"
+import type { ToolNames } from "../../src/convert/tools.ts"
+import {
+  type ProxyError,
+  toAnthropicError,
+  UpstreamFailure,
+  UpstreamProtocolError,
+  UpstreamTimeout,
+  UpstreamUnreachable
+} from "../../src/errors.ts"
+import { streamErrorEvent } from "../../src/http/errors.ts"
 import type { StreamEvent } from "../../src/protocol/anthropic.ts"
 import { type Chunk, SILENCE, type UpstreamEvent } from "../../src/protocol/openai.ts"
 import { decodeChunks } from "../../src/sse/decode.ts"
@@ -44,14 +53,35 @@ const settle = Effect.gen(function*() {
   for (let i = 0; i < 5; i++) yield* Effect.yieldNow
 })
 
-/** Runs a stream that sleeps (recorded delays, pings) to its end under the TestClock. */
-const runTimed = <A>(stream: Stream.Stream<A>) =>
+/** What a stream produced, and the cause it failed with (undefined when it ended). */
+interface Outcome<A> {
+  readonly events: ReadonlyArray<A>
+  readonly failure: Cause.Cause<ProxyError> | undefined
+}
+
+const collect = <A>(stream: Stream.Stream<A, ProxyError>): Effect.Effect<Outcome<A>> =>
   Effect.gen(function*() {
-    const fiber = yield* Effect.forkChild(Stream.runCollect(stream))
+    const events: Array<A> = []
+    const exit = yield* Effect.exit(Stream.runForEach(stream, (event) => Effect.sync(() => events.push(event))))
+    return { events, failure: Exit.isFailure(exit) ? exit.cause : undefined }
+  })
+
+/** Runs a stream that sleeps (recorded delays, pings) to its end under the TestClock. */
+const runTimed = <A>(stream: Stream.Stream<A, ProxyError>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(collect(stream))
     yield* settle
     yield* TestClock.adjust("10 minutes")
     return yield* Fiber.join(fiber)
   })
+
+/** The events as the client gets them: the HTTP edge adds a failure as the last, `error`, event. */
+const asClient = (outcome: Outcome<StreamEvent>): Array<StreamEvent> =>
+  outcome.failure === undefined ? [...outcome.events] : [...outcome.events, streamErrorEvent(outcome.failure)]
+
+/** The typed error a stream failed with. */
+const errorOf = (failure: Cause.Cause<ProxyError> | undefined): ProxyError | undefined =>
+  failure === undefined ? undefined : Option.getOrUndefined(Cause.findErrorOption(failure))
 
 const eventsOf = (cassette: Cassette, context: StreamContext = ctx) =>
   toEvents(context)(decodeChunks(cassetteBytes(cassette)))
@@ -265,6 +295,16 @@ const expectedEvents: Record<string, ReadonlyArray<string>> = {
   ]
 }
 
+/** The typed error each failing cassette ends with (the rest end cleanly). */
+const expectedFailures: Record<string, ProxyError> = {
+  "openrouter-midstream-error": new UpstreamFailure({
+    upstreamStatus: 500,
+    message: "Provider disconnected unexpectedly",
+    promptTooLong: false
+  }),
+  "openai-abrupt-close": new UpstreamUnreachable({ message: "connection reset by upstream" })
+}
+
 /** The complete arguments each cassette's upstream sent, call by call (read off the recording, not the code). */
 const expectedToolInputs: Record<string, ReadonlyArray<unknown>> = {
   "openai-parallel-tools": [{ file_path: "/repo/src/main.ts" }, { file_path: "/repo/README.md" }],
@@ -286,13 +326,17 @@ interface Accumulated {
   text: string
 }
 
-/** Checks the Anthropic stream grammar (PROTOCOL.md §B.2) and returns each block's accumulated content. */
-const checkGrammar = (events: ReadonlyArray<StreamEvent>): Array<Accumulated> => {
+/**
+ * Checks the Anthropic stream grammar (PROTOCOL.md §B.2) and returns each block's accumulated content. `failed`:
+ * the events of a stream that then failed, before the edge's `error` event: every block closed, no message_stop.
+ */
+const checkGrammar = (events: ReadonlyArray<StreamEvent>, failed = false): Array<Accumulated> => {
   const blocks: Array<Accumulated> = []
   const real = events.filter((event) => event.type !== "ping")
   expect(real[0]?.type).toBe("message_start")
   const last = real[real.length - 1]
-  expect(["message_stop", "error"]).toContain(last?.type)
+  if (failed) expect(["message_stop", "error"]).not.toContain(last?.type)
+  else expect(["message_stop", "error"]).toContain(last?.type)
   let open: number | undefined
   let sawMessageDelta = false
   real.forEach((event, position) => {
@@ -343,6 +387,7 @@ const checkGrammar = (events: ReadonlyArray<StreamEvent>): Array<Accumulated> =>
         break
     }
   })
+  expect(open).toBeUndefined()
   return blocks
 }
 
@@ -371,21 +416,27 @@ describe("toEvents on recorded upstream streams", () => {
   })
 
   for (const name of Object.keys(expectedEvents)) {
-    it.effect(`${name}: exact event sequence`, () =>
+    it.effect(`${name}: exact event sequence, as the client gets it`, () =>
       Effect.gen(function*() {
-        const events = yield* replay(name)
-        expect(events.map(show)).toEqual(expectedEvents[name])
+        const outcome = yield* replay(name)
+        expect(asClient(outcome).map(show)).toEqual(expectedEvents[name])
+        expect(errorOf(outcome.failure)).toEqual(expectedFailures[name])
       }))
 
     it.effect(`${name}: stream grammar, tool inputs, and the Anthropic SDK accepts it`, () =>
       Effect.gen(function*() {
-        const events = yield* replay(name)
+        const outcome = yield* replay(name)
+        checkGrammar(outcome.events, outcome.failure !== undefined)
+        const events = asClient(outcome)
         const blocks = checkGrammar(events)
         const toolInputs = blocks.filter((block) => block.type === "tool_use").map((block) => JSON.parse(block.text))
         expect(toolInputs).toEqual(expectedToolInputs[name] ?? [])
         for (const input of toolInputs) expect(input).toBeTypeOf("object")
 
-        const bytes = yield* Stream.runCollect(encodeEvents(Stream.fromArray(events)))
+        // The bytes the edge sends: the converted stream, its failure rendered by the edge's `recover`.
+        const encoded = yield* runTimed(encodeEvents(eventsOf(loadCassette(name)), streamErrorEvent))
+        expect(encoded.failure).toBeUndefined()
+        const bytes = encoded.events
         const final = yield* Effect.promise(() => sdkFinalMessage(bytes).then((message) => ({ message }), (error) => ({ error })))
         const last = events[events.length - 1]!
         if (last.type === "error") {
@@ -407,10 +458,11 @@ describe("toEvents on recorded upstream streams", () => {
 
   it.effect("exact events, in full, for a whole-call Gemini answer", () =>
     Effect.gen(function*() {
-      const events = yield* replay("gemini-parallel-tools-no-index", {
+      const { events, failure } = yield* replay("gemini-parallel-tools-no-index", {
         ...ctx,
         toolNames: new Map([["Bash", "Bash"]])
       })
+      expect(failure).toBeUndefined()
       expect(events).toEqual([
         MESSAGE_START,
         {
@@ -456,25 +508,26 @@ describe("toEvents on recorded upstream streams", () => {
       ])
     }))
 
-  it.effect("exact events, in full, for a connection that breaks mid-answer", () =>
+  it.effect("exact events, in full, for a connection that breaks mid-answer: the block closes, then the failure", () =>
     Effect.gen(function*() {
-      const events = yield* replay("openai-abrupt-close")
-      expect(events.slice(1)).toEqual([
+      const outcome = yield* replay("openai-abrupt-close")
+      expect(outcome.events.slice(1)).toEqual([
         { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
         { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Step 1:" } },
         { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: " install the" } },
         { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: " dependencies" } },
-        { type: "content_block_stop", index: 0 },
-        {
-          type: "error",
-          error: { type: "overloaded_error", message: "Upstream unreachable: connection reset by upstream" }
-        }
+        { type: "content_block_stop", index: 0 }
       ])
+      expect(outcome.failure).toEqual(Cause.fail(new UpstreamUnreachable({ message: "connection reset by upstream" })))
+      expect(asClient(outcome).at(-1)).toEqual({
+        type: "error",
+        error: { type: "overloaded_error", message: "Upstream unreachable: connection reset by upstream" }
+      })
     }))
 
   it.effect("maps tool names back to the client's original names", () =>
     Effect.gen(function*() {
-      const events = yield* replay("openai-parallel-tools", { ...ctx, toolNames: new Map([["Read", "mcp__fs__read.file"]]) })
+      const { events } = yield* replay("openai-parallel-tools", { ...ctx, toolNames: new Map([["Read", "mcp__fs__read.file"]]) })
       const names = events.flatMap((event) =>
         event.type === "content_block_start" && event.content_block.type === "tool_use" ? [event.content_block.name] : []
       )
@@ -499,12 +552,21 @@ const usageChunk = (prompt: number, completion: number): Chunk => ({
   usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
 })
 
-/** Everything after message_start, for chunks fed one by one and then a clean end. */
+/** A machine's failure: the typed error, and what the client will read. */
+const showFailure = (failure: Cause.Cause<ProxyError>): string => {
+  const error = errorOf(failure)
+  if (error === undefined) return "fail (defect)"
+  const { type, message } = toAnthropicError(error)
+  return `fail ${error._tag} ${type}: ${message}`
+}
+
+/** Everything after message_start, for chunks fed one by one and then a clean end; a failure comes last. */
 const translate = (chunks: ReadonlyArray<Chunk>, context: StreamContext = ctx): Array<string> => {
   const machine = new StreamTranslator(context)
   const events = [machine.start(), ...chunks.flatMap((c) => machine.step(c)), ...machine.finish()]
-  checkGrammar(events)
-  return events.slice(1).map(show)
+  checkGrammar(events, machine.failure !== undefined)
+  const shown = events.slice(1).map(show)
+  return machine.failure === undefined ? shown : [...shown, showFailure(machine.failure)]
 }
 
 describe("StreamTranslator", () => {
@@ -783,20 +845,34 @@ describe("StreamTranslator", () => {
   })
 
   describe("ends", () => {
-    it("reports an upstream that ends without finish_reason as an error", () => {
+    it("fails an upstream that ends without finish_reason, after closing the block", () => {
       expect(translate([chunk({ content: "Half" })])).toEqual([
         "start 0 text",
         "delta 0 text_delta Half",
         "stop 0",
-        "error api_error: Upstream protocol error: upstream closed the stream before finishing"
+        "fail UpstreamProtocolError api_error: Upstream protocol error: upstream closed the stream before finishing"
       ])
     })
 
-    it("redacts the context's secrets from an error object in the stream", () => {
+    it("fails with the UpstreamFailure of an error object in the stream, secrets redacted", () => {
       expect(translate(
         [chunk({}, null, { error: { code: 401, message: "bad key upstream-secret-123" } })],
         { ...ctx, secrets: ["upstream-secret-123"] }
-      )).toEqual(["error authentication_error: bad key [redacted]"])
+      )).toEqual(["fail UpstreamFailure authentication_error: bad key [redacted]"])
+    })
+
+    it("never writes an error event itself", () => {
+      const machine = new StreamTranslator(ctx)
+      const events = [
+        ...machine.step(chunk({ content: "a" })),
+        ...machine.step(chunk({}, null, { error: { code: 503, message: "busy" } })),
+        ...machine.fail(new UpstreamTimeout({ phase: "idle", millis: 1 })),
+        ...machine.finish()
+      ]
+      expect(events.map((event) => event.type)).not.toContain("error")
+      expect(machine.failure).toEqual(
+        Cause.fail(new UpstreamFailure({ upstreamStatus: 503, message: "busy", promptTooLong: false }))
+      )
     })
 
     it("completes normally when the upstream fails after finish_reason (only the usage is lost)", () => {
@@ -809,16 +885,23 @@ describe("StreamTranslator", () => {
       ])
     })
 
-    it("closes an open thinking block (signature first) before the error event", () => {
+    it("closes an open thinking block (signature first), then holds the failure", () => {
       const machine = new StreamTranslator(ctx)
       machine.step(chunk({ reasoning_content: "Hmm" }))
-      expect(machine.fail(new UpstreamTimeout({ phase: "idle", millis: 30000 })).map(show)).toEqual([
-        UNSIGNED,
-        "stop 0",
-        "error timeout_error: Upstream stream was silent for more than 30000 ms"
-      ])
+      const timeout = new UpstreamTimeout({ phase: "idle", millis: 30000 })
+      expect(machine.fail(timeout).map(show)).toEqual([UNSIGNED, "stop 0"])
       expect(machine.isDone).toBe(true)
+      expect(machine.failure).toEqual(Cause.fail(timeout))
       expect(machine.finish()).toEqual([])
+      expect(machine.failure).toEqual(Cause.fail(timeout))
+    })
+
+    it("a defect closes the open block and holds the defect", () => {
+      const machine = new StreamTranslator(ctx)
+      machine.step(chunk({ content: "x" }))
+      const defect = Cause.die(new Error("bug"))
+      expect(machine.failInternally(defect).map(show)).toEqual(["stop 0"])
+      expect(machine.failure).toBe(defect)
     })
 
     it("ends on finish_reason error even without an error object, and ignores anything after", () => {
@@ -832,9 +915,9 @@ describe("StreamTranslator", () => {
       expect(events.map(show)).toEqual([
         "start 0 text",
         "delta 0 text_delta Par",
-        "stop 0",
-        "error api_error: upstream stopped with an error"
+        "stop 0"
       ])
+      expect(machine.failure && showFailure(machine.failure)).toBe("fail UpstreamFailure api_error: upstream stopped with an error")
     })
 
     it("ignores choices other than the first", () => {
@@ -864,37 +947,108 @@ describe("toEvents", () => {
       expect(first._tag === "Some" && first.value.type).toBe("message_start")
     }))
 
-  it.effect("never fails: an upstream timeout becomes an error event", () =>
+  it.effect("an upstream failure mid-block closes the block, then fails the stream with the typed error", () =>
     Effect.gen(function*() {
-      const chunks = Stream.concat(Stream.make(chunk({ content: "a" })), Stream.fail(new UpstreamTimeout({ phase: "idle", millis: 5 })))
-      const exit = yield* Effect.exit(Stream.runCollect(toEvents(ctx)(chunks)))
-      expect(Exit.isSuccess(exit) && exit.value.map(show).slice(1)).toEqual([
-        "start 0 text",
-        "delta 0 text_delta a",
-        "stop 0",
-        "error timeout_error: Upstream stream was silent for more than 5 ms"
+      const timeout = new UpstreamTimeout({ phase: "idle", millis: 5 })
+      const chunks = Stream.concat(Stream.make(chunk({ content: "a" })), Stream.fail(timeout))
+      const outcome = yield* collect(toEvents(ctx)(chunks))
+      expect(outcome.events.map(show).slice(1)).toEqual(["start 0 text", "delta 0 text_delta a", "stop 0"])
+      expect(outcome.failure).toEqual(Cause.fail(timeout))
+    }))
+
+  it.effect("an error object mid-block: the block closes, then the stream fails with its UpstreamFailure", () =>
+    Effect.gen(function*() {
+      const chunks = Stream.make(
+        chunk({ content: "a" }),
+        chunk({}, null, { error: { code: 429, message: "slow down" } }),
+        chunk({ content: "never" })
+      )
+      const outcome = yield* collect(toEvents(ctx)(chunks))
+      expect(outcome.events.map(show).slice(1)).toEqual(["start 0 text", "delta 0 text_delta a", "stop 0"])
+      expect(errorOf(outcome.failure)).toEqual(
+        new UpstreamFailure({ upstreamStatus: 429, message: "slow down", promptTooLong: false })
+      )
+    }))
+
+  it.effect("after finish_reason a failure completes the message (only the usage is lost)", () =>
+    Effect.gen(function*() {
+      const chunks = Stream.concat(
+        Stream.make(chunk({ content: "All of it." }), finish("stop")),
+        Stream.fail(new UpstreamUnreachable({ message: "reset" }))
+      )
+      const outcome = yield* collect(toEvents(ctx)(chunks))
+      expect(outcome.failure).toBeUndefined()
+      expect(outcome.events.map(show).slice(-2)).toEqual([
+        "message_delta end_turn null in=100 out=3 read=0 write=0",
+        "message_stop"
       ])
     }))
 
-  it.effect("never fails: a defect becomes an api_error event", () =>
+  it.effect("a defect below closes the block, then fails with that defect; the edge renders no internals", () =>
     Effect.gen(function*() {
-      const chunks = Stream.concat(Stream.make(chunk({ content: "a" })), Stream.die(new Error("boom")))
-      const events = yield* Stream.runCollect(toEvents(ctx)(chunks))
-      expect(events.map(show).at(-1)).toBe("error api_error: internal error while converting the upstream stream")
+      const boom = new Error("boom")
+      const chunks = Stream.concat(Stream.make(chunk({ content: "a" })), Stream.die(boom))
+      const outcome = yield* collect(toEvents(ctx)(chunks))
+      expect(outcome.events.map(show).at(-1)).toBe("stop 0")
+      expect(outcome.failure && Cause.hasDies(outcome.failure)).toBe(true)
+      expect(outcome.failure && Cause.squash(outcome.failure)).toBe(boom)
+      expect(asClient(outcome).map(show).at(-1)).toBe(
+        "error api_error: Internal proxy error; see the proxy log for this request id"
+      )
     }))
 
-  it.effect("reports a clean end without finish_reason or [DONE]", () =>
+  it.effect("a bug of ours while translating keeps the step's events, closes the block, and dies with the bug", () =>
+    Effect.gen(function*() {
+      const bug = new Error("tool name lookup broke")
+      const toolNames = { get: () => { throw bug } } as unknown as ToolNames
+      const chunks = Stream.make(
+        chunk({ content: "Reading." }),
+        chunk({ content: " Now.", tool_calls: [{ index: 0, id: "call_a", function: { name: "Read", arguments: "{}" } }] }),
+        chunk({ content: "never" })
+      )
+      const outcome = yield* collect(toEvents({ ...ctx, toolNames })(chunks))
+      // The same read's text delta and the text block's stop went out before the tool block failed to open.
+      expect(outcome.events.map(show).slice(1)).toEqual([
+        "start 0 text",
+        "delta 0 text_delta Reading.",
+        "delta 0 text_delta  Now.",
+        "stop 0"
+      ])
+      checkGrammar(outcome.events, true)
+      expect(outcome.failure && Cause.squash(outcome.failure)).toBe(bug)
+    }))
+
+  it.effect("fails a clean end without finish_reason or [DONE] with an UpstreamProtocolError", () =>
     Effect.gen(function*() {
       const cassette = sseCassette("early-end", [chunk({ content: "Half" })], { done: false })
-      const events = yield* runTimed(eventsOf(cassette))
-      expect(events.map(show).at(-1)).toBe("error api_error: Upstream protocol error: upstream closed the stream before finishing")
+      const outcome = yield* runTimed(eventsOf(cassette))
+      expect(outcome.events.map(show).at(-1)).toBe("stop 0")
+      expect(errorOf(outcome.failure)).toEqual(
+        new UpstreamProtocolError({ message: "upstream closed the stream before finishing" })
+      )
     }))
 
   it.effect("stops reading the upstream after an error chunk", () =>
     Effect.gen(function*() {
       const chunks = Stream.concat(Stream.make(chunk({ content: "a" }), chunk({}, "error")), Stream.never)
-      const events = yield* Stream.runCollect(toEvents(ctx)(chunks))
-      expect(events.map(show).at(-1)).toBe("error api_error: upstream stopped with an error")
+      const outcome = yield* collect(toEvents(ctx)(chunks))
+      expect(outcome.events.map(show).at(-1)).toBe("stop 0")
+      expect(errorOf(outcome.failure)).toMatchObject({ _tag: "UpstreamFailure", message: "upstream stopped with an error" })
+    }))
+
+  it.effect("the client's bytes: the closing events, then the edge's error event, then the end", () =>
+    Effect.gen(function*() {
+      const chunks = Stream.concat(
+        Stream.make(chunk({ reasoning_content: "Hmm" })),
+        Stream.fail(new UpstreamTimeout({ phase: "idle", millis: 30000 }))
+      )
+      const bytes = yield* Stream.runCollect(encodeEvents(toEvents(ctx)(chunks), streamErrorEvent))
+      const text = bytes.map((b) => new TextDecoder().decode(b)).join("")
+      expect(text.endsWith([
+        `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"${PLACEHOLDER_SIGNATURE}"}}\n\n`,
+        `event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n`,
+        `event: error\ndata: {"type":"error","error":{"type":"timeout_error","message":"Upstream stream was silent for more than 30000 ms"}}\n\n`
+      ].join(""))).toBe(true)
     }))
 })
 

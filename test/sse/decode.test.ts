@@ -103,21 +103,16 @@ describe("decodeChunks", () => {
         .pipe(Stream.runForEach((chunk) => Effect.sync(() => seen.push(chunk))), Effect.exit)
       expect(seen).toEqual([content("a")])
       expect(exit).toEqual(Exit.fail(
-        new UpstreamFailure({
-          status: 429,
-          type: "rate_limit_error",
-          message: "Rate limit exceeded: free-models-per-min",
-          upstreamStatus: 429
-        })
+        new UpstreamFailure({ upstreamStatus: 429, message: "Rate limit exceeded: free-models-per-min", promptTooLong: false })
       ))
     }))
 
   it.effect("fails on `event: error`, with a JSON or a plain-text payload", () =>
     Effect.gen(function*() {
       const json = yield* Effect.flip(decode(`event: error\ndata: {"error":{"message":"overloaded","code":503}}\n\n`))
-      expect(json).toMatchObject({ _tag: "UpstreamFailure", status: 529, type: "overloaded_error", message: "overloaded" })
+      expect(json).toMatchObject({ _tag: "UpstreamFailure", upstreamStatus: 503, message: "overloaded" })
       const text = yield* Effect.flip(decode(`event: error\ndata: model crashed\n\n`))
-      expect(text).toMatchObject({ _tag: "UpstreamFailure", status: 500, type: "api_error", message: "model crashed" })
+      expect(text).toMatchObject({ _tag: "UpstreamFailure", upstreamStatus: 500, message: "model crashed" })
     }))
 
   it.effect("fails with UpstreamProtocolError on data that is not a JSON object", () =>

@@ -13,6 +13,8 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import { detectProvider, type Provider } from "./convert/models.ts"
+import { GUARDRAIL_VARIABLES } from "./guardrails/variables.ts"
+import { type GuardrailSettings, parseGuardrails } from "./guardrails/settings.ts"
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "none"
 
@@ -44,6 +46,8 @@ export interface ProxyConfigShape {
   readonly appName: string
   /** Extra CA certificates (PEM, read from SSL_CERT_FILE) to trust for the upstream, e.g. a private vLLM. */
   readonly caCertificates: string | undefined
+  /** Structural limits on request bodies and the secret guard. */
+  readonly guardrails: GuardrailSettings
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -83,7 +87,8 @@ const VARIABLES = [
   "UPSTREAM_MAX_RETRIES",
   "REFERER_URL",
   "APP_NAME",
-  "SSL_CERT_FILE"
+  "SSL_CERT_FILE",
+  ...GUARDRAIL_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -183,7 +188,8 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     maxBodyBytes: 32 * 1024 * 1024,
     referer: raw.REFERER_URL ?? "http://localhost:11434/claude_proxy",
     appName: raw.APP_NAME ?? "CCProxy",
-    caCertificates: readCaFile(raw)
+    caCertificates: readCaFile(raw),
+    guardrails: parseGuardrails(raw)
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Reading a request body: size cap, JSON parse with the parser's position, schema decode with a field path.
- * Decoding happens once, here at ingress.
+ * Reading a request body: size cap, JSON parse with the parser's position, an optional check of the parsed value,
+ * schema decode with a field path. Decoding happens once, here at ingress.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -52,20 +52,29 @@ const readBytes = (
     )
   })
 
+/**
+ * A check of the parsed JSON before it is decoded (the guardrails' structural limits): the problem as a 400
+ * message, or undefined. It sees the value before anything recursive does (the decode, the conversion, the token
+ * count, the upstream serialiser), so it is the place to refuse a body that would overflow their stacks.
+ */
+export type JsonCheck = (json: unknown) => string | undefined
+
 /** A reader of JSON bodies of one schema; its decoder is built here, once, not per request. */
 export const jsonBodyReader = <S extends Schema.Top & { readonly DecodingServices: never }>(
   schema: S,
-  maxBytes: number
+  maxBytes: number,
+  check?: JsonCheck
 ) => {
   const decode = Schema.decodeUnknownEffect(schema)
   return (request: HttpServerRequest.HttpServerRequest): Effect.Effect<DecodedBody<S["Type"]>, InvalidRequest | RequestTooLarge> =>
-    readJsonBody(request, decode, maxBytes)
+    readJsonBody(request, decode, maxBytes, check)
 }
 
 const readJsonBody = <A>(
   request: HttpServerRequest.HttpServerRequest,
   decode: (json: unknown) => Effect.Effect<A, Schema.SchemaError>,
-  maxBytes: number
+  maxBytes: number,
+  check: JsonCheck | undefined
 ): Effect.Effect<DecodedBody<A>, InvalidRequest | RequestTooLarge> =>
   Effect.gen(function*() {
     const declared = Number(request.headers["content-length"])
@@ -81,6 +90,8 @@ const readJsonBody = <A>(
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       return yield* new InvalidRequest({ message: "Request body must be a JSON object" })
     }
+    const violation = check?.(json)
+    if (violation !== undefined) return yield* new InvalidRequest({ message: violation })
     const value = yield* decode(json).pipe(
       Effect.mapError((error) => new InvalidRequest({ message: describeSchemaError(error) }))
     )

@@ -23,6 +23,7 @@ import { Pipeline } from "../pipeline/pipeline.ts"
 import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
+import { checkStructure } from "../guardrails/structure.ts"
 import { jsonBodyReader } from "./body.ts"
 import { renderDefect, renderError, streamErrorEvent } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
@@ -50,8 +51,10 @@ export const makeRoutes: Effect.Effect<ReadonlyArray<RouteSpec>, never, ProxyCon
   const pipeline = yield* Pipeline
   const tokenizer = yield* Tokenizer
   const models = modelInfos(config)
-  const readMessages = jsonBodyReader(MessagesRequest, config.maxBodyBytes)
-  const readCountTokens = jsonBodyReader(CountTokensRequest, config.maxBodyBytes)
+  // Structural limits run on the parsed JSON before anything recursive (schema decode, conversion, tokenizer) sees it.
+  const check = (json: unknown) => checkStructure(json, config.guardrails.limits)
+  const readMessages = jsonBodyReader(MessagesRequest, config.maxBodyBytes, check)
+  const readCountTokens = jsonBodyReader(CountTokensRequest, config.maxBodyBytes, check)
 
   /** A stream reply as SSE; from here on headers are out, so a failure becomes the stream's last event. */
   const streamResponse = (events: Stream.Stream<StreamEvent, ProxyError>) =>

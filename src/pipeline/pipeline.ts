@@ -8,10 +8,12 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { ProxyConfig } from "../config.ts"
 import { Upstream } from "../upstream/Upstream.ts"
 import { conversion } from "./conversion.ts"
 import { core } from "./core.ts"
+import { makeGuardrails } from "./guardrails.ts"
 import { logging } from "./logging.ts"
 import { routing } from "./routing.ts"
 import { compose, type Handler, type Stage } from "./stage.ts"
@@ -27,7 +29,7 @@ export interface StagePlacement<R = never> {
   readonly after?: string
 }
 
-export const DEFAULT_STAGE_NAMES = ["logging", "validation", "routing", "conversion"] as const
+export const DEFAULT_STAGE_NAMES = ["logging", "guardrails", "validation", "routing", "conversion"] as const
 
 /** Inserts user stages into the default order; an unknown anchor is a programming error, reported at start. */
 export const arrange = (defaults: ReadonlyArray<Stage>, extra: ReadonlyArray<{ readonly stage: Stage; readonly before?: string; readonly after?: string }>): Array<Stage> => {
@@ -55,7 +57,14 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
 ) {
   static readonly make = <R = never>(extra: ReadonlyArray<StagePlacement<R>> = []) =>
     Effect.gen(function*() {
-      const defaults = [logging, validation, yield* routing, yield* conversion]
+      const config = yield* ProxyConfig
+      const defaults = [
+        logging,
+        makeGuardrails(config.guardrails, Option.getOrUndefined(config.apiKey)),
+        validation,
+        yield* routing,
+        yield* conversion
+      ]
       const placed = yield* Effect.forEach(extra, (placement) =>
         Effect.map(build(placement.stage), (stage) => ({ ...placement, stage })))
       const stages = arrange(defaults, placed)

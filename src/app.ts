@@ -2,6 +2,7 @@
  * The proxy as layers. `proxyLayer` is everything but the socket and the config, so the CLI, tests and library
  * users each bring their own server (a port, port 0, a test server) and their own upstream (live or replayed).
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
@@ -11,8 +12,9 @@ import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
 import { layerApp, layerNodeServer } from "./http/server.ts"
 import { Log } from "./log.ts"
 import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
+import * as Protection from "./protection/protection.ts"
 import { Tokenizer } from "./tokens.ts"
-import { Upstream } from "./upstream/Upstream.ts"
+import { RateLimitSignal, Upstream } from "./upstream/Upstream.ts"
 
 export interface ProxyOptions<R = never> {
   /** Extra stages, each placed before/after a named stage (default: just before the core). */
@@ -28,13 +30,22 @@ export interface ProxyOptions<R = never> {
 const logLayer = (options: ProxyOptions<any>) =>
   options.log ?? Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Log.layer(config.logLevel)))
 
+/** Every upstream 429, retried or not, reaches the adaptive rate limits. */
+const rateLimitSignal = Layer.effect(
+  RateLimitSignal,
+  Effect.map(Effect.service(Protection.UpstreamRateLimits), (limits) => (upstream: string, retryAfter: Duration.Duration | undefined) =>
+    limits.feedback(upstream, { _tag: "RateLimited", retryAfter }))
+)
+
 /** The whole proxy, waiting for an HttpServer, a ProxyConfig and what the user's stages need. */
 export const proxyLayer = <R = never>(
   options: ProxyOptions<R> = {}
 ): Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig | R> =>
   layerApp(options.routes).pipe(
     Layer.provide(Pipeline.layer(options.stages)),
-    Layer.provide(options.upstream ?? Upstream.layerLive),
+    Layer.provide((options.upstream ?? Upstream.layerLive).pipe(Layer.provide(rateLimitSignal))),
+    // One instance for the stages and for /health.
+    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Protection.layer(config.protection)))),
     Layer.provide(Tokenizer.layer),
     Layer.provide(logLayer(options)),
     // No tracer spans per request and per upstream call: the request log line carries what we report.

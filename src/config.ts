@@ -15,6 +15,8 @@ import * as Fs from "node:fs"
 import { detectProvider, type Provider } from "./convert/models.ts"
 import { GUARDRAIL_VARIABLES } from "./guardrails/variables.ts"
 import { type GuardrailSettings, parseGuardrails } from "./guardrails/settings.ts"
+import { parseProtection, type ProtectionSettings } from "./protection/settings.ts"
+import { PROTECTION_VARIABLES } from "./protection/variables.ts"
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "none"
 
@@ -48,6 +50,8 @@ export interface ProxyConfigShape {
   readonly caCertificates: string | undefined
   /** Structural limits on request bodies and the secret guard. */
   readonly guardrails: GuardrailSettings
+  /** The upstream's protections: in-flight limit, rate limits, circuit breaker. */
+  readonly protection: ProtectionSettings
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -88,7 +92,8 @@ const VARIABLES = [
   "REFERER_URL",
   "APP_NAME",
   "SSL_CERT_FILE",
-  ...GUARDRAIL_VARIABLES
+  ...GUARDRAIL_VARIABLES,
+  ...PROTECTION_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -189,7 +194,8 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     referer: raw.REFERER_URL ?? "http://localhost:11434/claude_proxy",
     appName: raw.APP_NAME ?? "CCProxy",
     caCertificates: readCaFile(raw),
-    guardrails: parseGuardrails(raw)
+    guardrails: parseGuardrails(raw),
+    protection: parseProtection(raw)
   }
 }
 

@@ -20,6 +20,8 @@ import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { InvalidRequest, isProxyError, MethodNotAllowed, type ProxyError, RouteNotFound } from "../errors.ts"
 import { CountTokensRequest, MessagesRequest, type StreamEvent } from "../protocol/anthropic.ts"
 import { Pipeline } from "../pipeline/pipeline.ts"
+import { UpstreamBreaker } from "../protection/breaker.ts"
+import { ConcurrencyLimiter } from "../protection/concurrency.ts"
 import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
@@ -46,10 +48,16 @@ const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body
 const BYTES_PER_TOKEN = 4
 
 /** Our routes, as specs built once from the services. */
-export const makeRoutes: Effect.Effect<ReadonlyArray<RouteSpec>, never, ProxyConfig | Pipeline | Tokenizer> = Effect.gen(function*() {
+export const makeRoutes: Effect.Effect<
+  ReadonlyArray<RouteSpec>,
+  never,
+  ProxyConfig | Pipeline | Tokenizer | UpstreamBreaker | ConcurrencyLimiter
+> = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const pipeline = yield* Pipeline
   const tokenizer = yield* Tokenizer
+  const breaker = yield* UpstreamBreaker
+  const limiter = yield* ConcurrencyLimiter
   const models = modelInfos(config)
   // Structural limits run on the parsed JSON before anything recursive (schema decode, conversion, tokenizer) sees it.
   const check = (json: unknown) => checkStructure(json, config.guardrails.limits)
@@ -104,7 +112,27 @@ export const makeRoutes: Effect.Effect<ReadonlyArray<RouteSpec>, never, ProxyCon
       : Effect.fail(new RouteNotFound({ method: "GET", path: `/v1/models/${params.id}` }))
   })
 
-  const health = Effect.map(Clock.currentTimeMillis, (now) => json({ status: "ok", timestamp: new Date(now).toISOString() }))
+  /** Still 200 while the proxy itself serves; "degraded" when an upstream's circuit is not closed. */
+  const health = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const circuits = yield* breaker.states([config.provider])
+    const permits = yield* limiter.snapshot
+    const upstreams = circuits.map((circuit) => {
+      const inFlight = permits.find((p) => p.upstream === circuit.name)
+      return {
+        name: circuit.name,
+        circuit: circuit.circuit,
+        in_flight: inFlight?.inUse ?? 0,
+        queued: inFlight?.waiting ?? 0,
+        max_concurrent: config.protection.maxConcurrent
+      }
+    })
+    return json({
+      status: circuits.every((c) => c.circuit === "closed") ? "ok" : "degraded",
+      timestamp: new Date(now).toISOString(),
+      upstreams
+    })
+  })
 
   return [
     { method: "GET", path: "/", handler: health },
@@ -184,7 +212,17 @@ const isRouteNotFound = (error: unknown): boolean =>
 /** Serves the app on the server in context. */
 export const layerApp = <E = never, R = never>(
   extraRoutes: Layer.Layer<never, E, R> = Layer.empty as Layer.Layer<never, E, R>
-): Layer.Layer<never, E, HttpServer.HttpServer | ProxyConfig | Pipeline | Tokenizer | Exclude<R, HttpRouter.HttpRouter>> =>
+): Layer.Layer<
+  never,
+  E,
+  | HttpServer.HttpServer
+  | ProxyConfig
+  | Pipeline
+  | Tokenizer
+  | UpstreamBreaker
+  | ConcurrencyLimiter
+  | Exclude<R, HttpRouter.HttpRouter>
+> =>
   Layer.unwrap(Effect.map(makeApp(extraRoutes), (app) => HttpServer.serve(app))) as any
 
 /** A Node HTTP server on HOST:PORT from config (PORT 0 picks a free port). */

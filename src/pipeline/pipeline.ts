@@ -2,7 +2,7 @@
  * The ordered pipeline: default stages, user stages placed by name, and the core. Built once per server.
  *
  * Default order (outermost first), fixed here and nowhere else:
- * logging → guardrails → validation → routing → conversion → limiter → rate-limits → breaker → core.
+ * logging → guardrails → validation → routing → conversion → breaker → limiter → rate-limits → core.
  * Stages whose feature is off at its default are left out entirely, so they cost nothing.
  */
 import * as Context from "effect/Context"
@@ -10,9 +10,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { ProxyConfig } from "../config.ts"
+import type * as Protection from "../protection/protection.ts"
 import { Upstream } from "../upstream/Upstream.ts"
 import { conversion } from "./conversion.ts"
 import { core } from "./core.ts"
+import { breaker, limiter, rateLimits } from "./protection.ts"
 import { makeGuardrails } from "./guardrails.ts"
 import { logging } from "./logging.ts"
 import { routing } from "./routing.ts"
@@ -29,7 +31,16 @@ export interface StagePlacement<R = never> {
   readonly after?: string
 }
 
-export const DEFAULT_STAGE_NAMES = ["logging", "guardrails", "validation", "routing", "conversion"] as const
+export const DEFAULT_STAGE_NAMES = [
+  "logging",
+  "guardrails",
+  "validation",
+  "routing",
+  "conversion",
+  "breaker",
+  "limiter",
+  "rate-limits"
+] as const
 
 /** Inserts user stages into the default order; an unknown anchor is a programming error, reported at start. */
 export const arrange = (defaults: ReadonlyArray<Stage>, extra: ReadonlyArray<{ readonly stage: Stage; readonly before?: string; readonly after?: string }>): Array<Stage> => {
@@ -63,7 +74,10 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
         makeGuardrails(config.guardrails, Option.getOrUndefined(config.apiKey)),
         validation,
         yield* routing,
-        yield* conversion
+        yield* conversion,
+        yield* breaker,
+        yield* limiter,
+        ...(config.protection.rpm === undefined && config.protection.tpm === undefined ? [] : [yield* rateLimits])
       ]
       const placed = yield* Effect.forEach(extra, (placement) =>
         Effect.map(build(placement.stage), (stage) => ({ ...placement, stage })))
@@ -73,5 +87,5 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
 
   static readonly layer = <R = never>(
     extra: ReadonlyArray<StagePlacement<R>> = []
-  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | R> => Layer.effect(this, this.make(extra))
+  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | Protection.Services | R> => Layer.effect(this, this.make(extra))
 }

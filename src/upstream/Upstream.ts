@@ -82,9 +82,19 @@ const readText = (body: Readable): Effect.Effect<string, ProxyError> =>
 /** Bytes of long strings kept from earlier requests (the same conversation comes back every turn). */
 const LITERAL_CACHE_BYTES = 32 * 1024 * 1024
 
+/**
+ * Hears of every 429 an attempt gets, even one that a retry then hides from the client, so the adaptive rate limits
+ * learn from each (`app.ts` points it at them). A reference with a do-nothing default: the upstream works without.
+ */
+export const RateLimitSignal = Context.Reference<
+  (upstream: string, retryAfter: Duration.Duration | undefined) => Effect.Effect<void>
+>("ccproxy/RateLimitSignal", { defaultValue: () => () => Effect.void })
+
 export const make = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const transport = yield* Transport
+  const onRateLimited = yield* RateLimitSignal
+  const upstreamName = config.provider
   const url = `${config.baseUrl}/chat/completions`
   const connectMillis = Duration.toMillis(config.connectTimeout)
   const firstByteMillis = Duration.toMillis(config.firstByteTimeout)
@@ -136,6 +146,9 @@ export const make = Effect.gen(function*() {
       )
     })
     return once.pipe(
+      Effect.tapError((error) =>
+        error._tag === "UpstreamFailure" && error.upstreamStatus === 429 ? onRateLimited(upstreamName, error.retryAfter) : Effect.void
+      ),
       Effect.timeoutOrElse({
         duration: config.firstByteTimeout,
         orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))

@@ -1,0 +1,79 @@
+/**
+ * The upstream's protections as three stages, outermost first:
+ *
+ * - `breaker`: an open circuit answers 529 at once, before any queueing; the call's outcome (a stream's when it
+ *   ends, so one that dies mid-way counts) is reported to the upstream's circuit.
+ * - `limiter`: a permit per request in flight to the upstream, held in the request scope, so until the reply's last
+ *   byte; waiting is bounded by QUEUE_TIMEOUT.
+ * - `rate-limits`: the upstream's requests and tokens per minute; charged the cheap estimate up front, corrected by
+ *   the reply's real usage. Left out entirely when neither budget is set.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Stream from "effect/Stream"
+import type { ProxyError } from "../errors.ts"
+import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
+import { UpstreamBreaker } from "../protection/breaker.ts"
+import { ConcurrencyLimiter } from "../protection/concurrency.ts"
+import { type Ticket, UpstreamRateLimits } from "../protection/rate-limits.ts"
+import type { ProxyReply, Stage } from "./stage.ts"
+
+export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(Effect.service(UpstreamBreaker), (circuits) => ({
+  name: "breaker",
+  wrap: (next) => (request) =>
+    Effect.flatMap(circuits.admit(request.upstream), (call) =>
+      next(request).pipe(
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit)
+        ),
+        Effect.map((reply) =>
+          reply._tag === "Stream" ? { ...reply, events: Stream.onExit(reply.events, call.reportExit) } : reply
+        )
+      ))
+}))
+
+export const limiter: Effect.Effect<Stage, never, ConcurrencyLimiter> = Effect.map(Effect.service(ConcurrencyLimiter), (permits) => ({
+  name: "limiter",
+  wrap: (next) => (request) => Effect.andThen(permits.acquire(request.upstream), next(request))
+}))
+
+const tokensOf = (usage: Partial<Usage> | undefined): number | undefined =>
+  usage === undefined
+    ? undefined
+    : (usage.input_tokens ?? 0) + (usage.output_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0) +
+      (usage.cache_creation_input_tokens ?? 0)
+
+export const rateLimits: Effect.Effect<Stage, never, UpstreamRateLimits> = Effect.map(Effect.service(UpstreamRateLimits), (limits) => {
+  const settle = (ticket: Ticket, usage: Partial<Usage> | undefined, ok: boolean) =>
+    Effect.andThen(
+      tokensOf(usage) === undefined ? Effect.void : limits.settle(ticket, tokensOf(usage)!),
+      ok ? limits.feedback(ticket.upstream, { _tag: "Success" }) : Effect.void
+    )
+
+  /** The stream, settled with the usage its last message_delta reported when it ends. */
+  const settledStream = (events: Stream.Stream<StreamEvent, ProxyError>, ticket: Ticket) => {
+    let usage: Partial<Usage> | undefined
+    return events.pipe(
+      Stream.mapArray((batch) => {
+        for (const event of batch) {
+          if (event.type === "message_start") usage = event.message.usage
+          else if (event.type === "message_delta") usage = { ...usage, ...event.usage }
+        }
+        return batch
+      }),
+      Stream.onExit((exit) => settle(ticket, usage, Exit.isSuccess(exit)))
+    )
+  }
+
+  return {
+    name: "rate-limits",
+    wrap: (next) => (request) =>
+      Effect.flatMap(limits.acquire(request.upstream, request.estimatedTokens), (ticket) =>
+        Effect.map(next(request), (reply): ProxyReply =>
+          reply._tag === "Stream"
+            ? { ...reply, events: settledStream(reply.events, ticket) }
+            : reply).pipe(
+            Effect.tap((reply) => reply._tag === "Message" ? settle(ticket, reply.message.usage, true) : Effect.void)
+          ))
+  }
+})

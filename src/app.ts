@@ -66,6 +66,6 @@ export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyO
         }))
     ).pipe(Layer.provide(logLayer(options)))
   ).pipe(
-    Layer.provideMerge(layerNodeServer(config)),
+    Layer.provideMerge(layerNodeServer({ host: config.host, port: config.port })),
     Layer.provide(ProxyConfig.make(config))
   )

@@ -14,6 +14,8 @@ import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import { detectProvider, type Provider } from "./convert/models.ts"
 import { GUARDRAIL_VARIABLES } from "./guardrails/variables.ts"
+import { type InboundSettings, parseInboundSettings } from "./http/inbound-limit.ts"
+import { INBOUND_VARIABLES } from "./http/variables.ts"
 import { type GuardrailSettings, parseGuardrails } from "./guardrails/settings.ts"
 import { parseProtection, type ProtectionSettings } from "./protection/settings.ts"
 import { PROTECTION_VARIABLES } from "./protection/variables.ts"
@@ -52,6 +54,8 @@ export interface ProxyConfigShape {
   readonly guardrails: GuardrailSettings
   /** The upstream's protections: in-flight limit, rate limits, circuit breaker. */
   readonly protection: ProtectionSettings
+  /** Client keys (PROXY_API_KEYS) and the per-client rate limit. */
+  readonly inbound: InboundSettings
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -93,7 +97,8 @@ const VARIABLES = [
   "APP_NAME",
   "SSL_CERT_FILE",
   ...GUARDRAIL_VARIABLES,
-  ...PROTECTION_VARIABLES
+  ...PROTECTION_VARIABLES,
+  ...INBOUND_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -195,7 +200,8 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     appName: raw.APP_NAME ?? "CCProxy",
     caCertificates: readCaFile(raw),
     guardrails: parseGuardrails(raw),
-    protection: parseProtection(raw)
+    protection: parseProtection(raw),
+    inbound: parseInboundSettings(raw)
   }
 }
 

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { serverLayer } from "./app.ts"
 import { envProvider, loadConfig } from "./config.ts"
+import { exposureProblem } from "./http/auth.ts"
 
 const fatal = (message: string) =>
   Effect.sync(() => {
@@ -17,6 +18,9 @@ const fatal = (message: string) =>
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig
+  // Anyone who can reach an open port could spend the upstream key: exposed needs keys, or an explicit opt-out.
+  const problem = exposureProblem(config.host, config.inbound.apiKeys.length > 0, config.inbound.allowUnauthenticated)
+  if (problem !== undefined) return yield* fatal(`refusing to start: ${problem}`)
   return yield* Layer.launch(serverLayer(config))
 }).pipe(
   Effect.provideService(ConfigProvider.ConfigProvider, envProvider()),

@@ -51,4 +51,12 @@ describe("ccproxy start-up", () => {
     expect(line).toMatchObject({ level: "info", msg: "listening", address: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) })
     expect(result.stdout + result.stderr).not.toContain("sk-secret-start")
   })
+
+  it("refuses to listen beyond loopback without PROXY_API_KEYS, in one line", async () => {
+    const result = await run({ PORT: "0", HOST: "0.0.0.0", OPENAI_API_KEY: "sk-secret-start" })
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).toMatch(/^ccproxy: refusing to start: .*PROXY_API_KEYS.*ALLOW_UNAUTHENTICATED=true/)
+    expect(result.stdout).toBe("")
+  })
 })

@@ -3,20 +3,19 @@
  * the one place where replies and errors become HTTP. Routes match on the path alone (a query string such as Claude
  * Code's `?beta=true` never affects it) and ignore a trailing slash.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
-import * as Http from "node:http"
-import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
+import { ProxyConfig } from "../config.ts"
 import { InvalidRequest, isProxyError, MethodNotAllowed, type ProxyError, RouteNotFound } from "../errors.ts"
 import { CountTokensRequest, MessagesRequest, type StreamEvent } from "../protocol/anthropic.ts"
 import { Pipeline } from "../pipeline/pipeline.ts"
@@ -26,12 +25,17 @@ import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
 import { checkStructure } from "../guardrails/structure.ts"
+import type { ClientIdentity } from "../pipeline/stage.ts"
+import { isPublicRoute, makeAuthenticator } from "./auth.ts"
 import { jsonBodyReader } from "./body.ts"
+import { makeInboundLimit } from "./inbound-limit.ts"
 import { renderDefect, renderError, streamErrorEvent } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
 
-/** The id of the request being handled (`req_…`); set by the edge before any route runs. */
-export class RequestId extends Context.Service<RequestId, string>()("ccproxy/RequestId") {}
+/** The request being handled: its id (`req_…`) and who sent it. Set by the edge before any route runs. */
+export class RequestInfo extends Context.Service<RequestInfo, { readonly id: string; readonly client: ClientIdentity }>()(
+  "ccproxy/RequestInfo"
+) {}
 
 type Method = "GET" | "POST"
 
@@ -39,7 +43,7 @@ type Method = "GET" | "POST"
 interface RouteSpec {
   readonly method: Method
   readonly path: HttpRouter.PathInput
-  readonly handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ProxyError, HttpRouter.Provided | RequestId>
+  readonly handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ProxyError, HttpRouter.Provided | RequestInfo>
 }
 
 const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
@@ -72,14 +76,14 @@ export const makeRoutes: Effect.Effect<
     )
 
   // Not a generator: nothing here may hold the body while the upstream answers, or while the stream runs.
-  const messages = (request: HttpServerRequest.HttpServerRequest, requestId: string) =>
+  const messages = (request: HttpServerRequest.HttpServerRequest, info: RequestInfo["Service"]) =>
     readMessages(request).pipe(
       Effect.flatMap((body) =>
         pipeline.handle({
-          id: requestId,
+          id: info.id,
           body: body.value,
           headers: request.headers,
-          client: { address: Option.getOrUndefined(request.remoteAddress) },
+          client: info.client,
           upstream: config.provider,
           upstreamModel: body.value.model,
           receivedBytes: body.bytes,
@@ -89,9 +93,11 @@ export const makeRoutes: Effect.Effect<
       Effect.map((reply) => reply._tag === "Message" ? json(reply.message) : streamResponse(reply.events))
     )
 
-  const withRequest = <A, E, R>(f: (request: HttpServerRequest.HttpServerRequest, requestId: string) => Effect.Effect<A, E, R>) =>
+  const withRequest = <A, E, R>(
+    f: (request: HttpServerRequest.HttpServerRequest, info: RequestInfo["Service"]) => Effect.Effect<A, E, R>
+  ) =>
     Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
-      Effect.flatMap(Effect.service(RequestId), (requestId) => f(request, requestId)))
+      Effect.flatMap(Effect.service(RequestInfo), (info) => f(request, info)))
 
   const countTokens = withRequest((request) =>
     Effect.map(readCountTokens(request), (body) => json({ input_tokens: tokenizer.countRequest(body.value) })))
@@ -166,6 +172,9 @@ const ROUTER_CONFIG = { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true 
 export const makeApp = <E, R>(extraRoutes: Layer.Layer<never, E, R>) =>
   Effect.gen(function*() {
     const specs = yield* makeRoutes
+    const config = yield* ProxyConfig
+    const authenticate = makeAuthenticator(config.inbound.apiKeys)
+    const inboundLimit = config.inbound.rateLimit === undefined ? undefined : makeInboundLimit(config.inbound.rateLimit)
     const ours = HttpRouter.addAll(specs.map((spec) => HttpRouter.route(spec.method, spec.path, spec.handler)))
     const routed = yield* HttpRouter.toHttpEffect(Layer.mergeAll(ours, extraRoutes)).pipe(
       Effect.provideService(HttpRouter.RouterConfig, ROUTER_CONFIG)
@@ -197,12 +206,27 @@ export const makeApp = <E, R>(extraRoutes: Layer.Layer<never, E, R>) =>
       )
     }
 
+    /**
+     * Who is asking, checked before any route runs (so a refused client costs no body read, and library routes are
+     * covered too): the key when PROXY_API_KEYS is set, then the per-client rate limit, by key or else by address.
+     */
+    const admit = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<ClientIdentity, ProxyError> => {
+      const address = Option.getOrUndefined(request.remoteAddress)
+      if (isPublicRoute(request.method, pathOf(request.url))) return Effect.succeed({ address })
+      const checked = authenticate(request.headers)
+      if (Result.isFailure(checked)) return Effect.fail(checked.failure)
+      const client: ClientIdentity = { keyFingerprint: checked.success?.fingerprint, address }
+      return inboundLimit === undefined
+        ? Effect.succeed(client)
+        : Effect.as(inboundLimit.check(client.keyFingerprint ?? address ?? "unknown"), client)
+    }
+
     return Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
-      Effect.flatMap(randomId("req_"), (requestId) =>
-        routed.pipe(
-          Effect.provideService(RequestId, requestId),
-          Effect.map((response) => HttpServerResponse.setHeader(response, "request-id", requestId)),
-          Effect.catchCause((cause) => render(cause, request, requestId))
+      Effect.flatMap(randomId("req_"), (id) =>
+        admit(request).pipe(
+          Effect.flatMap((client) => Effect.provideService(routed, RequestInfo, { id, client })),
+          Effect.map((response) => HttpServerResponse.setHeader(response, "request-id", id)),
+          Effect.catchCause((cause) => render(cause, request, id))
         )))
   })
 
@@ -225,9 +249,4 @@ export const layerApp = <E = never, R = never>(
 > =>
   Layer.unwrap(Effect.map(makeApp(extraRoutes), (app) => HttpServer.serve(app))) as any
 
-/** A Node HTTP server on HOST:PORT from config (PORT 0 picks a free port). */
-export const layerNodeServer = (config: Pick<ProxyConfigShape, "host" | "port">) =>
-  NodeHttpServer.layer(() => Http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }), {
-    host: config.host,
-    port: config.port
-  })
+export { layerNodeServer } from "./node-server.ts"

@@ -1,0 +1,50 @@
+/**
+ * What the proxy knows about one request once it has ended: the single record that the log line, the metrics, the
+ * cost report and the dashboard's recent-requests table are all made from. The observing stage builds it (a stream's
+ * when the stream ends) and hands it to every `RequestSink`.
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+
+export type CacheOutcome = "hit" | "miss" | "bypass"
+
+export interface RequestRecord {
+  /** Epoch millis when the request reached the pipeline. */
+  readonly startedAt: number
+  readonly id: string
+  /** The route: "messages" (the pipeline only sees /v1/messages). */
+  readonly route: string
+  readonly clientModel: string
+  /** The upstream (provider) name; null when the request never got that far. */
+  readonly upstream: string | null
+  readonly upstreamModel: string | null
+  readonly stream: boolean
+  /** 200 for a stream that started, even if it later failed (then `error` says how); 499 when the client left. */
+  readonly status: number
+  readonly durationMs: number
+  /** Time to the first content delta (text, thinking or tool input) of a stream, or to the whole message. */
+  readonly ttftMs: number | null
+  readonly inputTokens: number | null
+  readonly outputTokens: number | null
+  readonly cacheReadTokens: number | null
+  readonly cacheCreationTokens: number | null
+  /** Reasoning tokens the upstream reported (already counted in outputTokens). */
+  readonly reasoningTokens: number | null
+  /** USD; null when the model's price is unknown (never a guess). */
+  readonly costUsd: number | null
+  readonly cache: CacheOutcome | null
+  /** Upstream attempts beyond the first. */
+  readonly retries: number
+  readonly stopReason: string | null
+  /** Fingerprint of the client's proxy key. */
+  readonly clientKey: string | null
+  /** `type: message` of the failure, as the client saw it. */
+  readonly error: string | null
+}
+
+/** Receives every finished request's record (metrics, recent requests, …). Must be cheap and never fail. */
+export interface RequestSinkShape {
+  readonly record: (record: RequestRecord) => Effect.Effect<void>
+}
+
+export class RequestSinks extends Context.Service<RequestSinks, ReadonlyArray<RequestSinkShape>>()("ccproxy/RequestSinks") {}

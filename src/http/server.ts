@@ -90,7 +90,10 @@ export const makeRoutes: Effect.Effect<
           estimatedTokens: Math.round(body.bytes / BYTES_PER_TOKEN)
         })
       ),
-      Effect.map((reply) => reply._tag === "Message" ? json(reply.message) : streamResponse(reply.events))
+      Effect.map((reply) => {
+        const response = reply._tag === "Message" ? json(reply.message) : streamResponse(reply.events)
+        return reply.headers === undefined ? response : HttpServerResponse.setHeaders(response, reply.headers)
+      })
     )
 
   const withRequest = <A, E, R>(

@@ -63,10 +63,23 @@ export const currentConversion = (request: ProxyRequest): Conversion | undefined
     : undefined
 }
 
-/** A whole message or a stream of events; `upstreamModel` says which model answered, when one did. */
+/**
+ * A whole message or a stream of events; `upstreamModel` says which model answered, when one did, and `headers` are
+ * extra response headers a stage wants the client to see (e.g. `x-ccproxy-cache`).
+ */
 export type ProxyReply =
-  | { readonly _tag: "Message"; readonly message: MessageResponse; readonly upstreamModel?: string }
-  | { readonly _tag: "Stream"; readonly events: Stream.Stream<StreamEvent, ProxyError>; readonly upstreamModel?: string }
+  | {
+    readonly _tag: "Message"
+    readonly message: MessageResponse
+    readonly upstreamModel?: string
+    readonly headers?: Readonly<Record<string, string>>
+  }
+  | {
+    readonly _tag: "Stream"
+    readonly events: Stream.Stream<StreamEvent, ProxyError>
+    readonly upstreamModel?: string
+    readonly headers?: Readonly<Record<string, string>>
+  }
 
 /** Handles one request in its request scope. */
 export type Handler = (request: ProxyRequest) => Effect.Effect<ProxyReply, ProxyError, Scope.Scope>

@@ -48,3 +48,17 @@ export interface RequestSinkShape {
 }
 
 export class RequestSinks extends Context.Service<RequestSinks, ReadonlyArray<RequestSinkShape>>()("ccproxy/RequestSinks") {}
+
+/**
+ * What inner parts of the pipeline learn about a request while it runs (the routed upstream, its retries, the
+ * cache's verdict), written into one mutable object the logging stage gives each request and reads when it ends. Mutable on
+ * purpose: it costs one allocation per request, where a Ref or a FiberRef would cost effects on the hot path.
+ */
+export interface RequestStatsShape {
+  /** The upstream routing chose. */
+  upstream: string | null
+  retries: number
+  cache: CacheOutcome | null
+}
+
+export class RequestStats extends Context.Service<RequestStats, RequestStatsShape>()("ccproxy/RequestStats") {}

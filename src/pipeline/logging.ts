@@ -1,6 +1,8 @@
 /**
- * One structured log line per request: id, client and upstream model, status, duration, tokens. For streams the
- * line is written when the stream ends (or the client goes away), with the usage the stream reported.
+ * Observes each request from the outside of the pipeline and, when it ends (a stream's when its last event is out,
+ * or its client goes away), builds its `RequestRecord`: status, duration, time to first token, usage, cost, cache
+ * outcome, retries. The record becomes the request's log line and goes to every `RequestSink` (metrics, the
+ * dashboard's recent requests).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -10,79 +12,61 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
+import { type RequestRecord, type RequestSinkShape, RequestSinks, RequestStats, type RequestStatsShape } from "../observability/record.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
 import type { ProxyReply, ProxyRequest, Stage } from "./stage.ts"
+
+/** Prices a reply's usage; null when the model's price is unknown. */
+export type CostOf = (upstream: string, model: string, usage: Partial<Usage>) => number | null
+
+/** What the record needs from the request: kept instead of the request, so an open stream does not hold its body. */
+interface Subject {
+  readonly id: string
+  readonly model: string
+  readonly stream: boolean
+  readonly key: string | undefined
+  readonly startedAt: number
+  readonly stats: RequestStatsShape
+}
 
 interface Outcome {
   readonly status: number
   readonly upstreamModel?: string | undefined
   readonly usage?: Partial<Usage> | undefined
+  readonly firstTokenAt?: number | undefined
   readonly error?: string | undefined
   /** A bug of ours: the whole cause, for the log only (the client gets a plain internal error). */
   readonly defect?: string | undefined
   readonly stopReason?: string | null | undefined
 }
 
-/** Folds the usage a stream reports: message_start has the estimate, message_delta the final counts. */
-const observeUsage = (events: ReadonlyArray<StreamEvent>, into: { usage?: Partial<Usage>; stop?: string | null; error?: string }) => {
+/** What a stream has shown so far. */
+interface Seen {
+  usage?: Partial<Usage>
+  stop?: string | null
+  error?: string
+  firstTokenAt?: number
+}
+
+const observeEvents = (events: ReadonlyArray<StreamEvent>, seen: Seen, now: () => number) => {
   for (const event of events) {
-    if (event.type === "message_start") into.usage = { ...event.message.usage }
-    else if (event.type === "message_delta") {
-      into.usage = { ...into.usage, ...event.usage }
-      into.stop = event.delta.stop_reason
-    } else if (event.type === "error") into.error = `${event.error.type}: ${event.error.message}`
+    switch (event.type) {
+      case "message_start":
+        seen.usage = { ...event.message.usage }
+        break
+      case "content_block_delta":
+        seen.firstTokenAt ??= now()
+        break
+      case "message_delta":
+        seen.usage = { ...seen.usage, ...event.usage }
+        seen.stop = event.delta.stop_reason
+        break
+      case "error":
+        seen.error = `${event.error.type}: ${event.error.message}`
+        break
+    }
   }
 }
-
-/** What the log line needs from the request: kept instead of the request, so an open stream does not hold its body. */
-interface Subject {
-  readonly id: string
-  readonly model: string
-  readonly stream: boolean
-  readonly key: string | undefined
-}
-
-const subjectOf = (request: ProxyRequest): Subject => ({
-  id: request.id,
-  model: request.body.model,
-  stream: request.body.stream === true,
-  key: request.client.keyFingerprint
-})
-
-type Write = (subject: Subject, started: number, outcome: Outcome) => Effect.Effect<void>
-
-/**
- * The stream, logged when it ends with the usage it reported. A module-level function so the closures that live as
- * long as the stream capture only these arguments, never the request around them.
- */
-const observed = (
-  events: Stream.Stream<StreamEvent, ProxyError>,
-  subject: Subject,
-  started: number,
-  upstreamModel: string | undefined,
-  write: Write
-): Stream.Stream<StreamEvent, ProxyError> =>
-  // One stage (not mapArray + onExit): each stage costs every chunk a step and every open stream its closures.
-  Stream.transformPullBracket(events, (pull, _scope, streamScope) => {
-    const seen: { usage?: Partial<Usage>; stop?: string | null; error?: string } = {}
-    const logWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
-      Effect.suspend(() =>
-        write(subject, started, {
-          status: Exit.isSuccess(exit) ? 200 : streamFailureStatus(exit),
-          upstreamModel,
-          usage: seen.usage,
-          stopReason: seen.stop,
-          error: Exit.isSuccess(exit) ? undefined : describeFailure(exit.cause, "stream interrupted"),
-          defect: Exit.isSuccess(exit) ? undefined : defectOf(exit.cause)
-        })))
-    return Effect.as(
-      logWhenDone,
-      Effect.map(pull, (chunk) => {
-        observeUsage(chunk, seen)
-        return chunk
-      })
-    )
-  })
 
 /** A typed failure as the client saw it (`type: message`); interruptions and defects as `fallback`. */
 const describeFailure = (cause: Cause.Cause<ProxyError>, fallback: string): string => {
@@ -99,57 +83,156 @@ const defectOf = (cause: Cause.Cause<ProxyError>): string | undefined =>
 const streamFailureStatus = (exit: Exit.Failure<unknown, ProxyError>): number =>
   Option.isSome(Cause.findErrorOption(exit.cause)) || Cause.hasDies(exit.cause) ? 200 : 499
 
-const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, started: number, write: Write) => {
+type Finish = (subject: Subject, outcome: Outcome) => Effect.Effect<void>
+
+/**
+ * The stream, recorded when it ends with what it reported. A module-level function so the closures that live as
+ * long as the stream capture only these arguments, never the request around them. One stage (not mapArray +
+ * onExit): each stage costs every chunk a step and every open stream its closures.
+ */
+const observed = (
+  events: Stream.Stream<StreamEvent, ProxyError>,
+  subject: Subject,
+  upstreamModel: string | undefined,
+  finish: Finish
+): Stream.Stream<StreamEvent, ProxyError> =>
+  Stream.transformPullBracket(events, (pull, _scope, streamScope) =>
+    Effect.clockWith((clock) => {
+      const seen: Seen = {}
+      const now = () => clock.currentTimeMillisUnsafe()
+      const recordWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
+        Effect.suspend(() =>
+          finish(subject, {
+            status: Exit.isSuccess(exit) ? 200 : streamFailureStatus(exit),
+            upstreamModel,
+            usage: seen.usage,
+            firstTokenAt: seen.firstTokenAt,
+            stopReason: seen.stop,
+            error: seen.error ?? (Exit.isSuccess(exit) ? undefined : describeFailure(exit.cause, "stream interrupted")),
+            defect: Exit.isSuccess(exit) ? undefined : defectOf(exit.cause)
+          })))
+      return Effect.as(
+        recordWhenDone,
+        Effect.map(pull, (chunk) => {
+          observeEvents(chunk, seen, now)
+          return chunk
+        })
+      )
+    }))
+
+const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, finish: Finish) => {
   if (Exit.isFailure(exit)) {
     const failure = Cause.findErrorOption(exit.cause)
     const status = Option.isSome(failure) ? toAnthropicError(failure.value).status : Cause.hasDies(exit.cause) ? 500 : 499
     return Effect.andThen(
-      write(subject, started, { status, error: describeFailure(exit.cause, "interrupted"), defect: defectOf(exit.cause) }),
+      finish(subject, { status, error: describeFailure(exit.cause, "interrupted"), defect: defectOf(exit.cause) }),
       exit
     )
   }
   const reply = exit.value
   if (reply._tag === "Stream") {
-    return Effect.succeed<ProxyReply>({ ...reply, events: observed(reply.events, subject, started, reply.upstreamModel, write) })
+    return Effect.succeed<ProxyReply>({ ...reply, events: observed(reply.events, subject, reply.upstreamModel, finish) })
   }
-  return Effect.as(
-    write(subject, started, {
-      status: 200,
-      upstreamModel: reply.upstreamModel,
-      usage: reply.message.usage,
-      stopReason: reply.message.stop_reason
-    }),
-    reply
-  )
+  return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.as(
+      finish(subject, {
+        status: 200,
+        upstreamModel: reply.upstreamModel,
+        usage: reply.message.usage,
+        firstTokenAt: now,
+        stopReason: reply.message.stop_reason
+      }),
+      reply
+    ))
 }
 
-/** Runs the rest of the pipeline and logs its outcome (a stream's when it ends); the request itself is not kept. */
-const timed = <R>(handled: Effect.Effect<ProxyReply, ProxyError, R>, subject: Subject, started: number, write: Write) =>
-  Effect.flatMap(Effect.exit(handled), (exit) => settle(exit, subject, started, write))
+const nullable = (value: number | undefined): number | null => value ?? null
 
-const write: Write = (subject, started, outcome) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const fields = {
-      request_id: subject.id,
-      client_model: subject.model,
-      upstream_model: outcome.upstreamModel ?? null,
-      stream: subject.stream,
-      status: outcome.status,
-      duration_ms: now - started,
-      input_tokens: outcome.usage?.input_tokens ?? null,
-      output_tokens: outcome.usage?.output_tokens ?? null,
-      cache_read_input_tokens: outcome.usage?.cache_read_input_tokens ?? null,
-      stop_reason: outcome.stopReason ?? null,
-      ...(subject.key ? { client_key: subject.key } : {}),
-      ...(outcome.error ? { error: outcome.error } : {}),
-      ...(outcome.defect ? { cause: outcome.defect } : {})
+const toRecord = (subject: Subject, outcome: Outcome, now: number, costOf: CostOf | undefined): RequestRecord => {
+  const usage = outcome.usage
+  const upstreamModel = outcome.upstreamModel ?? null
+  return {
+    startedAt: subject.startedAt,
+    id: subject.id,
+    route: "messages",
+    clientModel: subject.model,
+    upstream: subject.stats.upstream,
+    upstreamModel,
+    stream: subject.stream,
+    status: outcome.status,
+    durationMs: now - subject.startedAt,
+    ttftMs: outcome.firstTokenAt === undefined ? null : outcome.firstTokenAt - subject.startedAt,
+    inputTokens: nullable(usage?.input_tokens),
+    outputTokens: nullable(usage?.output_tokens),
+    cacheReadTokens: nullable(usage?.cache_read_input_tokens),
+    cacheCreationTokens: nullable(usage?.cache_creation_input_tokens),
+    reasoningTokens: nullable(usage?.output_tokens_details?.thinking_tokens),
+    costUsd: usage === undefined || upstreamModel === null || subject.stats.upstream === null || costOf === undefined
+      ? null
+      : costOf(subject.stats.upstream, upstreamModel, usage),
+    cache: subject.stats.cache,
+    retries: subject.stats.retries,
+    stopReason: outcome.stopReason ?? null,
+    clientKey: subject.key ?? null,
+    error: outcome.error ?? null
+  }
+}
+
+/** The request's log line: the record's facts under the field names the proxy has always logged. */
+const logLine = (record: RequestRecord, defect: string | undefined) => {
+  const fields = {
+    request_id: record.id,
+    client_model: record.clientModel,
+    upstream_model: record.upstreamModel,
+    stream: record.stream,
+    status: record.status,
+    duration_ms: record.durationMs,
+    ttft_ms: record.ttftMs,
+    input_tokens: record.inputTokens,
+    output_tokens: record.outputTokens,
+    cache_read_input_tokens: record.cacheReadTokens,
+    cost_usd: record.costUsd,
+    stop_reason: record.stopReason,
+    retries: record.retries,
+    ...(record.cache === null ? {} : { cache: record.cache }),
+    ...(record.clientKey === null ? {} : { client_key: record.clientKey }),
+    ...(record.error === null ? {} : { error: record.error }),
+    ...(defect === undefined ? {} : { cause: defect })
+  }
+  return record.status >= 500 || record.error !== null ? Effect.logWarning("request", fields) : Effect.logInfo("request", fields)
+}
+
+/** The logging stage; `costOf` prices usage (absent: costs are unknown). Sinks come from `RequestSinks` if provided. */
+export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
+  Effect.map(Effect.serviceOption(RequestSinks), (found) => {
+    const sinks: ReadonlyArray<RequestSinkShape> = Option.getOrElse(found, () => [])
+    const finish: Finish = (subject, outcome) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const record = toRecord(subject, outcome, now, costOf)
+        const logged = logLine(record, outcome.defect)
+        return sinks.length === 0 ? logged : Effect.andThen(logged, Effect.forEach(sinks, (sink) => sink.record(record), { discard: true }))
+      })
+
+    const start = (request: ProxyRequest, startedAt: number): Subject => ({
+      id: request.id,
+      model: request.body.model,
+      stream: request.body.stream === true,
+      key: request.client.keyFingerprint,
+      startedAt,
+      stats: { upstream: null, retries: 0, cache: null }
+    })
+
+    return {
+      name: "logging",
+      // The clock starts before the stages inside run: the core converts and serialises when it is called.
+      wrap: (next) => (request) =>
+        Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
+          const subject = start(request, startedAt)
+          const handled = Effect.provideService(next(request), RequestStats, subject.stats)
+          return Effect.flatMap(Effect.exit(handled), (exit) => settle(exit, subject, finish))
+        })
     }
-    return outcome.status >= 500 || outcome.error ? Effect.logWarning("request", fields) : Effect.logInfo("request", fields)
   })
 
-export const logging: Stage = {
-  name: "logging",
-  // The clock starts before the stages inside run: the core converts and serialises when it is called.
-  wrap: (next) => (request) =>
-    Effect.flatMap(Clock.currentTimeMillis, (started) => timed(next(request), subjectOf(request), started, write))
-}
+/** The logging stage without prices. */
+export const logging: Effect.Effect<Stage> = makeLogging()

@@ -70,7 +70,7 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
     Effect.gen(function*() {
       const config = yield* ProxyConfig
       const defaults = [
-        logging,
+        yield* logging,
         makeGuardrails(config.guardrails, Option.getOrUndefined(config.apiKey)),
         validation,
         yield* routing,

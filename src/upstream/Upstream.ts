@@ -20,6 +20,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
+import { RequestStats } from "../observability/record.ts"
 import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject } from "../convert/errors.ts"
 import { type ProxyError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable } from "../errors.ts"
 import type { ChatRequest, ChatResponse, UpstreamEvent } from "../protocol/openai.ts"
@@ -129,7 +130,16 @@ export const make = Effect.gen(function*() {
       headers: request.stream ? streamHeaders : jsonHeaders,
       body: serializeChatRequest(request, literals)
     }
+    let attempts = 0
+    const countRetry = Effect.flatMap(Effect.serviceOption(RequestStats), (stats) => {
+      if (Option.isSome(stats)) stats.value.retries++
+      return Effect.void
+    })
     const once = Effect.suspend(() => {
+      if (attempts++ > 0) return Effect.andThen(countRetry, attemptOnce)
+      return attemptOnce
+    })
+    const attemptOnce = Effect.suspend(() => {
       let answered: TransportResponse | undefined
       return Effect.tryPromise({
         try: (signal) =>

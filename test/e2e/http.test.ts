@@ -215,7 +215,10 @@ layer(harness({ UPSTREAM_MAX_RETRIES: "0" }), { excludeTestServices: true })("HT
         status: 200,
         input_tokens: 11,
         output_tokens: 2,
-        duration_ms: expect.any(Number)
+        duration_ms: expect.any(Number),
+        ttft_ms: expect.any(Number),
+        retries: 0,
+        cost_usd: null
       })
     }))
 
@@ -227,7 +230,9 @@ layer(harness({ UPSTREAM_MAX_RETRIES: "0" }), { excludeTestServices: true })("HT
       const res = yield* post(`${url}/v1/messages`, JSON.stringify({ ...JSON.parse(minimal), stream: true }))
       const lines = logs.filter((l) => l.msg === "request" && l.request_id === res.headers.get("request-id"))
       expect(lines).toHaveLength(1)
-      expect(lines[0]).toMatchObject({ status: 200, stream: true, input_tokens: 21, output_tokens: 4, stop_reason: "end_turn" })
+      expect(lines[0]).toMatchObject({ status: 200, stream: true, input_tokens: 21, output_tokens: 4, stop_reason: "end_turn", retries: 0 })
+      expect(lines[0]!.ttft_ms).toBeGreaterThanOrEqual(0)
+      expect(lines[0]!.ttft_ms).toBeLessThanOrEqual(lines[0]!.duration_ms as number)
     }))
 })
 

@@ -81,11 +81,13 @@ layer(
 )("resilient upstream call", (it) => {
   it.effect("a 503 is retried and the client sees only the success", () =>
     Effect.gen(function*() {
-      const { url } = yield* Harness
+      const { url, logs } = yield* Harness
       const res = yield* ask(url, "retry-503")
       expect(res.status).toBe(200)
       expect(JSON.parse(res.text).content[0].text).toBe("fine")
       expect(attempts("retry-503")).toBe(2)
+      const line = logs.find((l) => l.msg === "request" && l.request_id === res.headers.get("request-id"))
+      expect(line?.retries).toBe(1)
     }))
 
   it.effect("a 429 waits for a short Retry-After before retrying", () =>

@@ -11,6 +11,9 @@ import * as HttpServer from "effect/http/HttpServer"
 import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
 import { layerApp, layerNodeServer } from "./http/server.ts"
 import { Log } from "./log.ts"
+import { Metrics } from "./observability/metrics.ts"
+import { Prices } from "./observability/prices.ts"
+import { RequestSinks } from "./observability/record.ts"
 import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import * as Protection from "./protection/protection.ts"
 import { Tokenizer } from "./tokens.ts"
@@ -44,6 +47,10 @@ export const proxyLayer = <R = never>(
   layerApp(options.routes).pipe(
     Layer.provide(Pipeline.layer(options.stages)),
     Layer.provide((options.upstream ?? Upstream.layerLive).pipe(Layer.provide(rateLimitSignal))),
+    Layer.provide(Layer.effect(RequestSinks, Effect.map(Effect.service(Metrics), (metrics) => [metrics]))),
+    Layer.provide(Metrics.layer),
+    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
+      Prices.layer({ upstreams: [{ name: config.provider, baseUrl: config.baseUrl }], settings: config.prices })))),
     // One instance for the stages and for /health.
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Protection.layer(config.protection)))),
     Layer.provide(Tokenizer.layer),

@@ -16,6 +16,8 @@ import { detectProvider, type Provider } from "./convert/models.ts"
 import { GUARDRAIL_VARIABLES } from "./guardrails/variables.ts"
 import { type InboundSettings, parseInboundSettings } from "./http/inbound-limit.ts"
 import { INBOUND_VARIABLES } from "./http/variables.ts"
+import { parsePricesSettings, type PricesSettings } from "./observability/prices-settings.ts"
+import { PRICES_VARIABLES } from "./observability/prices-variables.ts"
 import { type GuardrailSettings, parseGuardrails } from "./guardrails/settings.ts"
 import { parseProtection, type ProtectionSettings } from "./protection/settings.ts"
 import { PROTECTION_VARIABLES } from "./protection/variables.ts"
@@ -56,6 +58,8 @@ export interface ProxyConfigShape {
   readonly protection: ProtectionSettings
   /** Client keys (PROXY_API_KEYS) and the per-client rate limit. */
   readonly inbound: InboundSettings
+  /** Price overrides (PRICES_FILE) on top of the bundled price dataset. */
+  readonly prices: PricesSettings
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -98,7 +102,8 @@ const VARIABLES = [
   "SSL_CERT_FILE",
   ...GUARDRAIL_VARIABLES,
   ...PROTECTION_VARIABLES,
-  ...INBOUND_VARIABLES
+  ...INBOUND_VARIABLES,
+  ...PRICES_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -201,7 +206,8 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     caCertificates: readCaFile(raw),
     guardrails: parseGuardrails(raw),
     protection: parseProtection(raw),
-    inbound: parseInboundSettings(raw)
+    inbound: parseInboundSettings(raw),
+    prices: parsePricesSettings(raw)
   }
 }
 

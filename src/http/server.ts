@@ -18,6 +18,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { ProxyConfig } from "../config.ts"
 import { InvalidRequest, isProxyError, MethodNotAllowed, type ProxyError, RouteNotFound } from "../errors.ts"
 import { CountTokensRequest, MessagesRequest, type StreamEvent } from "../protocol/anthropic.ts"
+import { Metrics } from "../observability/metrics.ts"
 import { Pipeline } from "../pipeline/pipeline.ts"
 import { UpstreamBreaker } from "../protection/breaker.ts"
 import { ConcurrencyLimiter } from "../protection/concurrency.ts"
@@ -28,6 +29,7 @@ import { checkStructure } from "../guardrails/structure.ts"
 import type { ClientIdentity } from "../pipeline/stage.ts"
 import { isPublicRoute, makeAuthenticator } from "./auth.ts"
 import { jsonBodyReader } from "./body.ts"
+import { metricsRoutes } from "./metrics-routes.ts"
 import { makeInboundLimit } from "./inbound-limit.ts"
 import { renderDefect, renderError, streamErrorEvent } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
@@ -55,7 +57,7 @@ const BYTES_PER_TOKEN = 4
 export const makeRoutes: Effect.Effect<
   ReadonlyArray<RouteSpec>,
   never,
-  ProxyConfig | Pipeline | Tokenizer | UpstreamBreaker | ConcurrencyLimiter
+  ProxyConfig | Pipeline | Tokenizer | UpstreamBreaker | ConcurrencyLimiter | Metrics
 > = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const pipeline = yield* Pipeline
@@ -149,7 +151,8 @@ export const makeRoutes: Effect.Effect<
     { method: "POST", path: "/v1/messages", handler: withRequest(messages) },
     { method: "POST", path: "/v1/messages/count_tokens", handler: countTokens },
     { method: "GET", path: "/v1/models", handler: modelList },
-    { method: "GET", path: "/v1/models/:id", handler: modelById }
+    { method: "GET", path: "/v1/models/:id", handler: modelById },
+    ...(yield* metricsRoutes)
   ] satisfies ReadonlyArray<RouteSpec>
 })
 
@@ -248,6 +251,7 @@ export const layerApp = <E = never, R = never>(
   | Tokenizer
   | UpstreamBreaker
   | ConcurrencyLimiter
+  | Metrics
   | Exclude<R, HttpRouter.HttpRouter>
 > =>
   Layer.unwrap(Effect.map(makeApp(extraRoutes), (app) => HttpServer.serve(app))) as any

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
+import { streamClosed, streamOpened } from "../observability/metrics.ts"
 import { type RequestRecord, type RequestSinkShape, RequestSinks, RequestStats, type RequestStatsShape } from "../observability/record.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
 import type { ProxyReply, ProxyRequest, Stage } from "./stage.ts"
@@ -101,7 +102,7 @@ const observed = (
       const seen: Seen = {}
       const now = () => clock.currentTimeMillisUnsafe()
       const recordWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
-        Effect.suspend(() =>
+        Effect.andThen(streamClosed, () =>
           finish(subject, {
             status: Exit.isSuccess(exit) ? 200 : streamFailureStatus(exit),
             upstreamModel,
@@ -112,7 +113,7 @@ const observed = (
             defect: Exit.isSuccess(exit) ? undefined : defectOf(exit.cause)
           })))
       return Effect.as(
-        recordWhenDone,
+        Effect.andThen(streamOpened, recordWhenDone),
         Effect.map(pull, (chunk) => {
           observeEvents(chunk, seen, now)
           return chunk

@@ -10,13 +10,15 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { ProxyConfig } from "../config.ts"
+import { tracingActive } from "../observability/tracing.ts"
+import { Prices, tokenUsage } from "../observability/prices.ts"
 import type * as Protection from "../protection/protection.ts"
 import { Upstream } from "../upstream/Upstream.ts"
 import { conversion } from "./conversion.ts"
 import { core } from "./core.ts"
 import { breaker, limiter, rateLimits } from "./protection.ts"
 import { makeGuardrails } from "./guardrails.ts"
-import { logging } from "./logging.ts"
+import { makeLogging } from "./logging.ts"
 import { routing } from "./routing.ts"
 import { compose, type Handler, type Stage } from "./stage.ts"
 import { validation } from "./validation.ts"
@@ -69,8 +71,9 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
   static readonly make = <R = never>(extra: ReadonlyArray<StagePlacement<R>> = []) =>
     Effect.gen(function*() {
       const config = yield* ProxyConfig
+      const prices = yield* Prices
       const defaults = [
-        yield* logging,
+        yield* makeLogging((upstream, model, usage) => prices.costOf(upstream, model, tokenUsage(usage))),
         makeGuardrails(config.guardrails, Option.getOrUndefined(config.apiKey)),
         validation,
         yield* routing,
@@ -82,10 +85,11 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
       const placed = yield* Effect.forEach(extra, (placement) =>
         Effect.map(build(placement.stage), (stage) => ({ ...placement, stage })))
       const stages = arrange(defaults, placed)
-      return Pipeline.of({ handle: compose(stages, yield* core), stageNames: stages.map((s) => s.name) })
+      const handle = compose(stages, yield* core, yield* tracingActive)
+      return Pipeline.of({ handle, stageNames: stages.map((s) => s.name) })
     })
 
   static readonly layer = <R = never>(
     extra: ReadonlyArray<StagePlacement<R>> = []
-  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | Protection.Services | R> => Layer.effect(this, this.make(extra))
+  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | Protection.Services | Prices | R> => Layer.effect(this, this.make(extra))
 }

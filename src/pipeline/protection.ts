@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import type { ProxyError } from "../errors.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
+import { rateLimitRejected } from "../observability/metrics.ts"
 import { UpstreamBreaker } from "../protection/breaker.ts"
 import { ConcurrencyLimiter } from "../protection/concurrency.ts"
 import { type Ticket, UpstreamRateLimits } from "../protection/rate-limits.ts"
@@ -68,7 +69,9 @@ export const rateLimits: Effect.Effect<Stage, never, UpstreamRateLimits> = Effec
   return {
     name: "rate-limits",
     wrap: (next) => (request) =>
-      Effect.flatMap(limits.acquire(request.upstream, request.estimatedTokens), (ticket) =>
+      Effect.flatMap(
+        Effect.tapError(limits.acquire(request.upstream, request.estimatedTokens), () => rateLimitRejected(request.upstream)),
+        (ticket) =>
         Effect.map(next(request), (reply): ProxyReply =>
           reply._tag === "Stream"
             ? { ...reply, events: settledStream(reply.events, ticket) }

@@ -7,6 +7,7 @@
  *   the layer's scope.
  * - Tests swap the Transport for one that replays cassettes (`upstream/replay.ts`).
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -18,18 +19,21 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
+import { type AttemptOutcome, attemptFinished } from "../observability/metrics.ts"
 import { RequestStats } from "../observability/record.ts"
 import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject } from "../convert/errors.ts"
 import { type ProxyError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable } from "../errors.ts"
+import { attemptSpan, traceparent, tracingActive } from "../observability/tracing.ts"
 import type { ChatRequest, ChatResponse, UpstreamEvent } from "../protocol/openai.ts"
 import { parseJsonOr } from "../util/json.ts"
 import { completionAsChunks } from "./completion-chunks.ts"
 import { describeNetworkError, isConnectTimeout } from "./network-errors.ts"
 import { LiteralCache, serializeChatRequest } from "./request-body.ts"
 import { readSse } from "./sse-reader.ts"
-import { Transport, type TransportResponse } from "./transport.ts"
+import { Transport, type TransportRequest, type TransportResponse } from "./transport.ts"
 
 export interface UpstreamShape {
   /** A non-streaming completion. */
@@ -68,6 +72,23 @@ const retryPolicy = (maxRetries: number) =>
     })
   )
 
+/** How an attempt ended, for the attempt-duration metric. */
+const attemptOutcome = (exit: Exit.Exit<unknown, ProxyError>): AttemptOutcome => {
+  if (Exit.isSuccess(exit)) return "success"
+  const error = Cause.findErrorOption(exit.cause)
+  if (Option.isNone(error)) return "interrupted"
+  switch (error.value._tag) {
+    case "UpstreamTimeout":
+      return "timeout"
+    case "UpstreamUnreachable":
+      return "unreachable"
+    case "UpstreamFailure":
+      return error.value.upstreamStatus === 429 ? "rate_limited" : error.value.upstreamStatus >= 500 ? "server_error" : "client_error"
+    default:
+      return "server_error"
+  }
+}
+
 /** A whole body as text: error answers and non-streamed completions. Interrupting it stops the upstream request. */
 const readText = (body: Readable): Effect.Effect<string, ProxyError> =>
   Effect.tryPromise({
@@ -103,6 +124,8 @@ export const make = Effect.gen(function*() {
   const streamHeaders = { ...baseHeaders, "content-type": "application/json", accept: "text/event-stream" }
   const jsonHeaders = { ...baseHeaders, "content-type": "application/json", accept: "application/json" }
   const secrets = secretValues(config)
+  const traced = yield* tracingActive
+  const spanAttributes = traced ? upstreamSpanAttributes(upstreamName, url) : {}
   const literals = new LiteralCache(LITERAL_CACHE_BYTES)
   const readerOptions = {
     idleMillis: Duration.toMillis(config.idleTimeout),
@@ -136,15 +159,20 @@ export const make = Effect.gen(function*() {
       return Effect.void
     })
     const once = Effect.suspend(() => {
-      if (attempts++ > 0) return Effect.andThen(countRetry, attemptOnce)
-      return attemptOnce
+      const timed = Effect.flatMap(Clock.currentTimeMillis, (started) =>
+        Effect.onExit(attemptOnce, (exit) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => attemptFinished(upstreamName, now - started, attemptOutcome(exit)))))
+      return attempts++ > 0 ? Effect.andThen(countRetry, timed) : timed
     })
+    // The current attempt's span, when tracing is on: it goes upstream as `traceparent` and gets the status.
+    let span: Tracer.Span | undefined
     const attemptOnce = Effect.suspend(() => {
       let answered: TransportResponse | undefined
       return Effect.tryPromise({
         try: (signal) =>
-          transport.send(call, signal).then((response) => {
+          transport.send(span === undefined ? call : withTraceparent(call, span), signal).then((response) => {
             answered = response
+            span?.attribute("http.response.status_code", response.status)
             return response
           }),
         catch: networkError
@@ -155,16 +183,22 @@ export const make = Effect.gen(function*() {
         Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => answered?.body.destroy())))
       )
     })
-    return once.pipe(
+    const tried = once.pipe(
       Effect.tapError((error) =>
         error._tag === "UpstreamFailure" && error.upstreamStatus === 429 ? onRateLimited(upstreamName, error.retryAfter) : Effect.void
       ),
       Effect.timeoutOrElse({
         duration: config.firstByteTimeout,
         orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
-      }),
-      Effect.retry(retryPolicy(config.maxRetries))
+      })
     )
+    const traceable = traced
+      ? attemptSpan({ ...spanAttributes, "gen_ai.request.model": request.model, "ccproxy.stream": request.stream === true }, (s) => {
+        span = s
+        return tried
+      })
+      : tried
+    return Effect.retry(traceable, retryPolicy(config.maxRetries))
   }
 
   /** A 2xx goes to `read`; anything else becomes the error it stands for. */
@@ -215,6 +249,23 @@ export const make = Effect.gen(function*() {
     attempt(request, readStream)
 
   return Upstream.of({ complete, stream })
+})
+
+/** What every attempt span says about where it went (no path or query: a base URL may carry a key). */
+const upstreamSpanAttributes = (upstream: string, url: string): Record<string, unknown> => {
+  const parsed = new URL(url)
+  return {
+    "ccproxy.upstream": upstream,
+    "gen_ai.operation.name": "chat",
+    "http.request.method": "POST",
+    "server.address": parsed.hostname,
+    "server.port": Number(parsed.port || (parsed.protocol === "https:" ? 443 : 80))
+  }
+}
+
+const withTraceparent = (call: TransportRequest, span: Tracer.Span): TransportRequest => ({
+  ...call,
+  headers: { ...call.headers, traceparent: traceparent(span) }
 })
 
 /** What must never reach a client or a log, should the upstream echo it back. */

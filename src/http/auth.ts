@@ -81,9 +81,12 @@ export const makeAuthenticator = (keys: ReadonlyArray<Redacted.Redacted<string>>
   }
 }
 
-/** The routes a load balancer or `ccproxy status` probes without a key. */
+/**
+ * The routes a load balancer or `ccproxy status` probes without a key, and the dashboard's page, which holds no data
+ * (it asks for a key, from its URL fragment or a prompt, and sends it on its own /v1/metrics requests).
+ */
 export const isPublicRoute = (method: string, path: string): boolean =>
-  (method === "GET" || method === "HEAD") && (path === "/" || path === "/health")
+  (method === "GET" || method === "HEAD") && (path === "/" || path === "/health" || path === "/dashboard")
 
 /** 127.0.0.0/8, ::1 (in any spelling, also IPv4-mapped) and localhost. */
 export const isLoopback = (host: string): boolean => {

@@ -18,6 +18,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { ProxyConfig } from "../config.ts"
 import { InvalidRequest, isProxyError, MethodNotAllowed, type ProxyError, RouteNotFound } from "../errors.ts"
 import { CountTokensRequest, MessagesRequest, type StreamEvent } from "../protocol/anthropic.ts"
+import { dashboard } from "../observability/dashboard.ts"
 import { Metrics } from "../observability/metrics.ts"
 import { Pipeline } from "../pipeline/pipeline.ts"
 import { UpstreamBreaker } from "../protection/breaker.ts"
@@ -152,6 +153,7 @@ export const makeRoutes: Effect.Effect<
     { method: "POST", path: "/v1/messages/count_tokens", handler: countTokens },
     { method: "GET", path: "/v1/models", handler: modelList },
     { method: "GET", path: "/v1/models/:id", handler: modelById },
+    { method: "GET", path: "/dashboard", handler: dashboard },
     ...(yield* metricsRoutes)
   ] satisfies ReadonlyArray<RouteSpec>
 })

@@ -329,8 +329,9 @@ const isPresent = (part: unknown): part is string => typeof part === "string" &&
 const titled = (block: A.DocumentBlock, text: string): string =>
   [block.title, block.context, text].filter(isPresent).join("\n\n")
 
-const textsOf = (items: ReadonlyArray<Record<string, unknown>>): Array<string> =>
-  items.flatMap((item) => (item.type === "text" && typeof item.text === "string" ? [item.text] : []))
+/** The text items' texts; anything else in the list (even `null`, which the open schema lets through) is skipped. */
+const textsOf = (items: ReadonlyArray<Record<string, unknown> | null>): Array<string> =>
+  items.flatMap((item) => (item?.type === "text" && typeof item.text === "string" ? [item.text] : []))
 
 const canTakeFiles = (provider: Provider): boolean => provider === "openai" || provider === "openrouter"
 

@@ -121,16 +121,13 @@ const observed = (
       )
     }))
 
-const settle = (exit: Exit.Exit<ProxyReply, ProxyError>, subject: Subject, finish: Finish) => {
-  if (Exit.isFailure(exit)) {
-    const failure = Cause.findErrorOption(exit.cause)
-    const status = Option.isSome(failure) ? toAnthropicError(failure.value).status : Cause.hasDies(exit.cause) ? 500 : 499
-    return Effect.andThen(
-      finish(subject, { status, error: describeFailure(exit.cause, "interrupted"), defect: defectOf(exit.cause) }),
-      exit
-    )
-  }
-  const reply = exit.value
+const settleFailure = (exit: Exit.Failure<ProxyReply, ProxyError>, subject: Subject, finish: Finish) => {
+  const failure = Cause.findErrorOption(exit.cause)
+  const status = Option.isSome(failure) ? toAnthropicError(failure.value).status : Cause.hasDies(exit.cause) ? 500 : 499
+  return finish(subject, { status, error: describeFailure(exit.cause, "interrupted"), defect: defectOf(exit.cause) })
+}
+
+const settleReply = (reply: ProxyReply, subject: Subject, finish: Finish): Effect.Effect<ProxyReply> => {
   if (reply._tag === "Stream") {
     return Effect.succeed<ProxyReply>({ ...reply, events: observed(reply.events, subject, reply.upstreamModel, finish) })
   }
@@ -229,8 +226,11 @@ export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
       wrap: (next) => (request) =>
         Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
           const subject = start(request, startedAt)
-          const handled = Effect.provideService(next(request), RequestStats, subject.stats)
-          return Effect.flatMap(Effect.exit(handled), (exit) => settle(exit, subject, finish))
+          // onExit, not exit + flatMap: a client that hangs up interrupts the request, and that ending is logged too.
+          return Effect.provideService(next(request), RequestStats, subject.stats).pipe(
+            Effect.onExit((exit) => Exit.isFailure(exit) ? settleFailure(exit, subject, finish) : Effect.void),
+            Effect.flatMap((reply) => settleReply(reply, subject, finish))
+          )
         })
     }
   })

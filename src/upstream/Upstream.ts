@@ -24,11 +24,12 @@ import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { type AttemptOutcome, attemptFinished } from "../observability/metrics.ts"
 import { RequestStats } from "../observability/record.ts"
-import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject } from "../convert/errors.ts"
+import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject, redactSecrets } from "../convert/errors.ts"
 import { type ProxyError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable } from "../errors.ts"
 import { attemptSpan, traceparent, tracingActive } from "../observability/tracing.ts"
 import type { ChatRequest, ChatResponse, UpstreamEvent } from "../protocol/openai.ts"
 import { parseJsonOr } from "../util/json.ts"
+import { clip } from "../util/text.ts"
 import { completionAsChunks } from "./completion-chunks.ts"
 import { describeNetworkError, isConnectTimeout } from "./network-errors.ts"
 import { LiteralCache, serializeChatRequest } from "./request-body.ts"
@@ -237,13 +238,23 @@ export const make = Effect.gen(function*() {
 
   const complete = (request: ChatRequest): Effect.Effect<ChatResponse, ProxyError> => attempt(request, readCompletion)
 
-  /** SSE as it arrives; a JSON answer to a stream request (an error, or a server that ignores `stream`) is read whole. */
+  /**
+   * SSE as it arrives; a JSON answer to a stream request (an error, or a server that ignores `stream`) is read
+   * whole; an HTML page (a login wall, a proxy's error page, a wrong base URL) fails before any event goes out.
+   */
   const readStream = (
     response: TransportResponse
-  ): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope> =>
-    (response.headers["content-type"] ?? "").includes("application/json")
-      ? Effect.map(readCompletion(response), (completion) => Stream.fromIterable(completionAsChunks(completion)))
-      : readSse(response.body, readerOptions)
+  ): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope> => {
+    const contentType = response.headers["content-type"] ?? ""
+    if (contentType.includes("application/json")) {
+      return Effect.map(readCompletion(response), (completion) => Stream.fromIterable(completionAsChunks(completion)))
+    }
+    if (contentType.includes("text/html")) {
+      return Effect.flatMap(readText(response.body), (text) =>
+        Effect.fail(new UpstreamProtocolError({ message: `expected an event stream, got an HTML page: ${clip(redactSecrets(text.trim(), secrets), 200)}; check OPENAI_BASE_URL` })))
+    }
+    return readSse(response.body, readerOptions)
+  }
 
   const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope> =>
     attempt(request, readStream)

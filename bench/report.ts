@@ -2,6 +2,8 @@
  * The markdown table: every case, proxy against the baseline of the same run, with the issue's targets.
  */
 import type { LoadResult } from "./load.ts"
+import type { ConcurrencyResult, StormResult } from "./protection.ts"
+import type { StagesResult } from "./stages.ts"
 
 export interface TtfbCase {
   readonly label: string
@@ -75,6 +77,9 @@ export interface ReportInput {
   readonly ttfb: ReadonlyArray<TtfbCase & { readonly large: boolean }>
   readonly idle: { readonly proxy: IdleResult; readonly baseline: IdleResult } | undefined
   readonly soak: { readonly result: SoakResult; readonly baseline64: LoadResult | undefined } | undefined
+  readonly concurrency?: ConcurrencyResult | undefined
+  readonly storm?: StormResult | undefined
+  readonly stages?: StagesResult | undefined
 }
 
 export const buildRows = (input: ReportInput): { rows: Array<Row>; targets: Array<Target> } => {
@@ -204,7 +209,95 @@ export const buildRows = (input: ReportInput): { rows: Array<Row>; targets: Arra
       `${fmt(s.rssGrowth * 100, 1)} %`
     )
   }
+  if (input.concurrency) concurrencyRows(input.concurrency, rows, check)
+  if (input.storm) stormRows(input.storm, rows, check)
+  if (input.stages) stageRows(input.stages, rows)
   return { rows, targets }
+}
+
+type Check = (row: Omit<Row, "pass">, pass: boolean, name: string, value: string) => void
+
+/** A row with only the proxy's number (no baseline in these cases). */
+const only = (name: string, metric: string, proxy: string): Row => ({ case: name, metric, baseline: "—", proxy, ratio: "—" })
+
+const concurrencyRows = (c: ConcurrencyResult, rows: Array<Row>, check: Check) => {
+  const l = c.load
+  const name = `${c.connections} streams · 50 KB · ~${fmt(c.singleStreamMs / 1000, 1)} s each · limiter ${c.maxConcurrent}`
+  rows.push(only(name, "requests/s", fmt(l.requestsPerSecond, 1)))
+  rows.push(only(name, "latency p50 (ms)", fmt(l.latencyMs.p50, 0)))
+  rows.push(only(name, "latency p99 (ms)", fmt(l.latencyMs.p99, 0)))
+  check(
+    { ...only(name, "errors (non-2xx + conn + timeouts + broken streams)", String(l.errorsTotal)), target: "0" },
+    l.errorsTotal === 0,
+    `${c.connections} streams: errors`,
+    String(l.errorsTotal)
+  )
+  // Only a limiter that was reached proves its bound: the upstream at the limit, or requests queued behind it.
+  const reached = c.upstreamMaxInFlight === c.maxConcurrent || (c.health.maxQueued ?? 0) > 0
+  const value = `${c.upstreamMaxInFlight}${reached ? "" : " (limit not reached: the load never saturated it)"}`
+  check(
+    { ...only(name, "max concurrent requests at the upstream", value), target: `≤ ${c.maxConcurrent}` },
+    c.upstreamMaxInFlight <= c.maxConcurrent && reached,
+    `${c.connections} streams: max upstream concurrency`,
+    value
+  )
+  rows.push(only(name, "/health: max in_flight / max queued", `${c.health.maxInFlight ?? "n/a"} / ${c.health.maxQueued ?? "n/a"}`))
+  rows.push(only(name, "peak RSS (MB)", mb(l.peakRssBytes)))
+  rows.push(only(name, "RSS start → end (MB)", `${mb(c.rssStartBytes)} → ${mb(c.rssEndBytes)} (${fmt(c.rssGrowth * 100, 1)} %)`))
+  rows.push(only(name, "heap after full GC, before → after the run (MB)", `${mb(c.heapBeforeBytes)} → ${mb(c.heapAfterBytes)}`))
+}
+
+const stormRows = (s: StormResult, rows: Array<Row>, check: Check) => {
+  const c = s.client
+  const name = `429 storm · ${s.connections} clients · ${Math.round(s.seconds)} s · UPSTREAM_RPM=${s.rpm}, upstream 429s above ${s.upstreamLimitPerSecond}/s`
+  rows.push(only(name, "completed requests (200, whole stream)", String(c.completed)))
+  check(
+    { ...only(name, "5xx to clients", String(c.serverErrors)), target: "0" },
+    c.serverErrors === 0,
+    "429 storm: 5xx to clients",
+    String(c.serverErrors)
+  )
+  const other = c.otherStatus + c.brokenStreams + c.connectionErrors
+  check(
+    { ...only(name, "other client errors (4xx but 429, broken streams, conn errors)", String(other)), target: "0" },
+    other === 0,
+    "429 storm: other client errors",
+    String(other)
+  )
+  rows.push(only(name, "429s to clients: from the proxy's budget / the upstream's after retries", `${c.rateLimited - c.rateLimitedByUpstream} / ${c.rateLimitedByUpstream}`))
+  rows.push(only(name, "429s sent by the upstream / requests it got", `${s.upstream.rateLimited} / ${s.upstream.requests}`))
+  const lastShare = s.upstream.lastRequests === 0 ? 0 : s.upstream.lastRateLimited / s.upstream.lastRequests
+  check(
+    {
+      ...only(name, `settled: upstream 429s in the last ${s.lastSeconds} s / its requests then`, `${s.upstream.lastRateLimited} / ${s.upstream.lastRequests}`),
+      target: "≤ 5 %"
+    },
+    lastShare <= 0.05,
+    "429 storm: upstream 429s at the end",
+    `${fmt(lastShare * 100, 1)} %`
+  )
+  rows.push(only(name, `upstream requests/s in the last ${s.lastSeconds} s (its limit: ${s.upstreamLimitPerSecond}/s)`, fmt(s.upstream.lastRequests / s.lastSeconds, 2)))
+  const rpm = s.effectiveRpm.at(-1)
+  rows.push(only(name, "effective RPM at the end (from /health)", rpm === undefined ? "not reported" : fmt(rpm[1], 0)))
+  rows.push(only(name, "requests cut when the run ended (queued or streaming)", String(c.cutAtEnd)))
+}
+
+const stageRows = (st: StagesResult, rows: Array<Row>) => {
+  const name = `per-request CPU cost of each stage (in-process, µs, median of ${st.rounds} × ${st.iterations}): streamed reply (${st.streamChunks} events) / whole message`
+  const pair = (index: number, value: (v: StagesResult["stream"][number]) => number, signed: boolean) => {
+    const show = (v: StagesResult["stream"][number] | undefined) => {
+      if (v === undefined) return "n/a"
+      const n = value(v)
+      return signed ? `${n < 0 ? "−" : "+"}${fmt(Math.abs(n))}` : fmt(n)
+    }
+    return `${show(st.stream[index])} / ${show(st.message[index])}`
+  }
+  if (st.stream[0]) rows.push(only(name, "no stages (compose, request scope, drain)", pair(0, (v) => v.usPerRequest, false)))
+  for (let i = 1; i < st.stream.length; i++) {
+    rows.push(only(name, `+ ${st.stream[i]!.name}`, pair(i, (v) => v.addedUs, true)))
+  }
+  rows.push(only(name, "+ rate-limits (neither RPM nor TPM set)", "0 (not in the pipeline)"))
+  for (const t of st.structure) rows.push(only(name, `checkStructure on the parsed ${t.label} (every request)`, fmt(t.usPerCall)))
 }
 
 export const markdown = (rows: ReadonlyArray<Row>, targets: ReadonlyArray<Target>): string => {

@@ -8,9 +8,15 @@
  *   and `--expose-gc` (memory over IPC, exit with the bench); the baseline gets the same preload.
  * This process generates the load (autocannon, node:http) and reads /proc.
  *
+ * After the soak, the protection cases (bench/protection.ts), each on a proxy of its own: 256 concurrent streams
+ * against a slow upstream with the limiter at its default 64, and a 429 storm with UPSTREAM_RPM set; then the
+ * per-stage micro-benchmark (bench/stages.ts) as a child process.
+ *
  * Environment: BENCH_QUICK=1 (smoke run: short everything; results not written to latest.json),
  * BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_SOAK_SECONDS (60), BENCH_IDLE_STREAMS (1000),
- * BENCH_TTFB_SAMPLES (21), BENCH_LOG_LEVEL (the proxy's LOG_LEVEL, default info as with `npm start`).
+ * BENCH_TTFB_SAMPLES (21), BENCH_LOG_LEVEL (the proxy's LOG_LEVEL, default info as with `npm start`),
+ * BENCH_CONCURRENT_STREAMS (256), BENCH_CONCURRENT_SECONDS (10), BENCH_STORM_SECONDS (15),
+ * BENCH_STAGES_ITERATIONS (1000), BENCH_STAGES_ROUNDS (9).
  */
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -24,7 +30,9 @@ import { type Endpoint, median, openStream, type OpenStream, timeRequest, type T
 import { NORMAL_MODE, type MemoryReport, type UpstreamMode } from "./ipc.ts"
 import { type LoadResult, runLoad, type Target } from "./load.ts"
 import { clockTicks } from "./procstat.ts"
+import { type ConcurrencyResult, runConcurrency, runStorm, type StormResult } from "./protection.ts"
 import { buildRows, type IdleResult, markdown, type SoakResult, type TtfbCase, type TtfbMedians } from "./report.ts"
+import type { StagesResult } from "./stages.ts"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 
@@ -44,7 +52,21 @@ const SETTINGS = {
   idleStreams: Math.round(num("BENCH_IDLE_STREAMS", QUICK ? 200 : 1000)),
   ttfbSamples: Math.round(num("BENCH_TTFB_SAMPLES", QUICK ? 5 : 21)),
   ttfbDelayMs: 20,
-  proxyLogLevel: process.env.BENCH_LOG_LEVEL ?? "info"
+  proxyLogLevel: process.env.BENCH_LOG_LEVEL ?? "info",
+  concurrentStreams: Math.round(num("BENCH_CONCURRENT_STREAMS", 256)),
+  concurrentSeconds: num("BENCH_CONCURRENT_SECONDS", QUICK ? 6 : 10),
+  /** Per upstream chunk (35 chunks): a stream lasts about a second. */
+  concurrentDelayMs: 28,
+  /** The limiter's default (MAX_CONCURRENT_UPSTREAM unset) and the queue timeout that case runs with. */
+  concurrentLimit: 64,
+  concurrentQueueTimeoutSeconds: 60,
+  stormSeconds: num("BENCH_STORM_SECONDS", QUICK ? 10 : 15),
+  stormConnections: 16,
+  stormRpm: 600,
+  stormUpstreamPerSecond: 5,
+  stormRetryAfterSeconds: 1,
+  stormClientRetryCapMs: 2_000,
+  stormLastSeconds: QUICK ? 3 : 5
 }
 
 const t0 = performance.now()
@@ -115,21 +137,25 @@ const startBaseline = async (upstreamPort: number) => {
   return { child, port: await waitReady(child) }
 }
 
-/** `npm start` with the bench preload; the port comes from its "listening" log line (or is chosen here). */
-const startProxy = async (upstreamPort: number) => {
+/**
+ * `npm start` with the bench preload; the port comes from its "listening" log line (or is chosen here). `env` adds
+ * protection settings for the cases that need them.
+ */
+const startProxy = async (upstreamPort: number, env: Record<string, string> = {}, name = "proxy") => {
   const logsAddress = ["debug", "info"].includes(SETTINGS.proxyLogLevel.toLowerCase())
   const port = logsAddress ? 0 : await freePort()
   let buffer = ""
   let announce: (address: string) => void = () => {}
   const listening = new Promise<string>((resolve) => (announce = resolve))
-  const child = spawnChild("proxy", {
+  const child = spawnChild(name, {
     args: ["--expose-gc", "--import", "./bench/probe.ts", "src/main.ts"],
     env: {
       ...baseEnv(),
       OPENAI_BASE_URL: `http://127.0.0.1:${upstreamPort}/v1`,
       OPENAI_API_KEY: "bench",
       PORT: String(port),
-      LOG_LEVEL: SETTINGS.proxyLogLevel
+      LOG_LEVEL: SETTINGS.proxyLogLevel,
+      ...env
     },
     cwd: ROOT,
     onStdout: (chunk) => {
@@ -145,10 +171,10 @@ const startProxy = async (upstreamPort: number) => {
     }
   })
   const exited = new Promise<never>((_, reject) =>
-    child.process.once("exit", (code) => reject(new Error(`proxy exited during start (code ${code}):\n${child.stderrTail()}`)))
+    child.process.once("exit", (code) => reject(new Error(`${name} exited during start (code ${code}):\n${child.stderrTail()}`)))
   )
   const timeout = sleep(30_000).then(() => {
-    throw new Error(`proxy did not start within 30 s:\n${child.stderrTail()}`)
+    throw new Error(`${name} did not start within 30 s:\n${child.stderrTail()}`)
   })
   if (logsAddress) {
     const address = await Promise.race([listening, exited, timeout])
@@ -345,6 +371,139 @@ const withoutSeries = (r: LoadResult): LoadResult => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The protection cases, each on a fresh proxy of its own (stopped by PID when its case is done), and the stages.
+
+/** 256 streams of ~1 s each through a proxy with the limiter at its default 64 and a 60 s queue timeout. */
+const measureConcurrency = async (upstreamPort: number, upstream: Child, body: string): Promise<ConcurrencyResult> => {
+  phase = "concurrency"
+  const proxy = await startProxy(upstreamPort, { QUEUE_TIMEOUT: String(SETTINGS.concurrentQueueTimeoutSeconds) }, "proxy-limiter")
+  try {
+    say(`concurrency: ${SETTINGS.concurrentStreams} streams × ${SETTINGS.concurrentSeconds} s, upstream ${SETTINGS.concurrentDelayMs} ms/chunk, limiter at default (pid ${proxy.child.pid})`)
+    const endpoint = proxyEndpoint(proxy.port, body)
+    const result = await runConcurrency({
+      upstream,
+      proxy,
+      target: loadTarget(endpoint, proxy.child.pid),
+      connections: SETTINGS.concurrentStreams,
+      seconds: SETTINGS.concurrentSeconds,
+      warmupSeconds: SETTINGS.warmupSeconds,
+      maxConcurrent: SETTINGS.concurrentLimit,
+      queueTimeoutSeconds: SETTINGS.concurrentQueueTimeoutSeconds,
+      delayMsPerChunk: SETTINGS.concurrentDelayMs,
+      say,
+      memory: (gc) => memory(proxy.child, gc),
+      timeOne: async () => {
+        const agent = new Http.Agent({ keepAlive: false })
+        try {
+          return (await timeRequest(endpoint, agent)).totalMs
+        } finally {
+          agent.destroy()
+        }
+      }
+    })
+    await sleep(500)
+    say(
+      `  ${describeLoad(result.load)}; upstream max in flight ${result.upstreamMaxInFlight}, /health max in_flight ` +
+        `${result.health.maxInFlight ?? "n/a"} queued ${result.health.maxQueued ?? "n/a"}; one stream alone ${result.singleStreamMs} ms; ` +
+        `RSS ${(result.rssStartBytes / 1048576).toFixed(1)} → ${(result.rssEndBytes / 1048576).toFixed(1)} MB, ` +
+        `heap after GC ${(result.heapBeforeBytes / 1048576).toFixed(1)} → ${(result.heapAfterBytes / 1048576).toFixed(1)} MB`
+    )
+    return result
+  } finally {
+    await proxy.child.stop()
+  }
+}
+
+/** 16 SDK-like clients against a proxy with UPSTREAM_RPM set and an upstream that 429s above 5 requests a second. */
+const measureStorm = async (upstreamPort: number, upstream: Child, body: string): Promise<StormResult> => {
+  phase = "storm"
+  const proxy = await startProxy(upstreamPort, { UPSTREAM_RPM: String(SETTINGS.stormRpm) }, "proxy-rpm")
+  try {
+    say(
+      `429 storm: ${SETTINGS.stormConnections} clients × ${SETTINGS.stormSeconds} s, UPSTREAM_RPM=${SETTINGS.stormRpm}, upstream 429 ` +
+        `(Retry-After: ${SETTINGS.stormRetryAfterSeconds}) above ${SETTINGS.stormUpstreamPerSecond} req/s (pid ${proxy.child.pid})`
+    )
+    const endpoint = proxyEndpoint(proxy.port, body)
+    // One request first, so the start-up is not part of the storm.
+    const agent = new Http.Agent({ keepAlive: false })
+    await timeRequest(endpoint, agent).finally(() => agent.destroy())
+    await sleep(1_100)
+    const result = await runStorm({
+      upstream,
+      proxy,
+      path: endpoint.path,
+      headers: endpoint.headers,
+      body,
+      complete: isProxyComplete,
+      connections: SETTINGS.stormConnections,
+      seconds: SETTINGS.stormSeconds,
+      rpm: SETTINGS.stormRpm,
+      upstreamLimitPerSecond: SETTINGS.stormUpstreamPerSecond,
+      retryAfterSeconds: SETTINGS.stormRetryAfterSeconds,
+      clientRetryCapMs: SETTINGS.stormClientRetryCapMs,
+      lastSeconds: SETTINGS.stormLastSeconds,
+      say
+    })
+    await sleep(500)
+    const c = result.client
+    say(
+      `  clients: ${c.requests} requests, ${c.completed} completed, ${c.rateLimited} × 429 (${c.rateLimitedByUpstream} the upstream's), ${c.serverErrors} × 5xx, ` +
+        `${c.otherStatus} other, ${c.brokenStreams} broken, ${c.connectionErrors} conn errors, ${c.cutAtEnd} cut at the end; ` +
+        `upstream: ${result.upstream.requests} requests, ${result.upstream.rateLimited} × 429, last ${result.lastSeconds} s: ` +
+        `${result.upstream.lastRequests} requests, ${result.upstream.lastRateLimited} × 429; timeline ${JSON.stringify(result.upstream.timeline)}` +
+        (result.effectiveRpm.length ? `; effective RPM ${JSON.stringify(result.effectiveRpm.at(-1))}` : "")
+    )
+    return result
+  } finally {
+    await proxy.child.stop()
+  }
+}
+
+/** bench/stages.ts in a child of its own (its JIT and heap apart from the bench's); its log lines are drained here. */
+const measureStages = async (): Promise<StagesResult> => {
+  phase = "stages"
+  let logLines = 0
+  const passOn = Object.fromEntries(
+    ["BENCH_QUICK", "BENCH_STAGES_ITERATIONS", "BENCH_STAGES_ROUNDS"].flatMap((name) =>
+      process.env[name] === undefined ? [] : [[name, process.env[name]!]])
+  )
+  const child = spawnChild("stages", {
+    args: ["--expose-gc", "bench/stages.ts"],
+    env: { ...baseEnv(), ...passOn },
+    cwd: ROOT,
+    onStdout: (chunk) => {
+      for (let at = chunk.indexOf("\n"); at >= 0; at = chunk.indexOf("\n", at + 1)) logLines++
+    }
+  })
+  say(`stages: per-request cost of each stage, in-process (pid ${child.pid})`)
+  try {
+    const result = await new Promise<StagesResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stages: no result within 300 s\n${child.stderrTail()}`)), 300_000)
+      child.process.on("message", (raw) => {
+        const message = raw as { type?: string; result?: unknown }
+        if (message.type === "stages") {
+          clearTimeout(timer)
+          resolve(message.result as StagesResult)
+        }
+      })
+      child.process.once("exit", (code) => {
+        clearTimeout(timer)
+        reject(new Error(`stages exited with code ${code}\n${child.stderrTail()}`))
+      })
+    })
+    const added = (name: string) => result.stream.find((v) => v.name === name)?.addedUs
+    say(
+      `  ${result.seconds} s, ${logLines} log lines; stream: no stages ${result.stream[0]?.usPerRequest} µs, ` +
+        result.stream.slice(1).map((v) => `${v.name} +${added(v.name)}`).join(", ") +
+        `; checkStructure ${result.structure.map((t) => `${t.label} ${t.usPerCall} µs`).join(", ")}`
+    )
+    return result
+  } finally {
+    await child.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 const gitInfo = () => {
   try {
@@ -361,7 +520,9 @@ const main = async () => {
   const bodies = loadBodies(ROOT)
   const upstream = await startUpstream()
   const baseline = await startBaseline(upstream.port)
-  const proxy = await startProxy(upstream.port)
+  // The limiter's default (64) would queue the idle streams; those cases measure the request path, the limiter's
+  // bound has its own case (a proxy at the default) after the soak.
+  const proxy = await startProxy(upstream.port, { MAX_CONCURRENT_UPSTREAM: String(SETTINGS.idleStreams + 64) })
   say(`upstream :${upstream.port} (pid ${upstream.child.pid}), baseline :${baseline.port} (pid ${baseline.child.pid}), proxy :${proxy.port} (pid ${proxy.child.pid})`)
 
   phase = "capture"
@@ -463,13 +624,33 @@ const main = async () => {
     rssTimeline: timeline
   }
   say(`soak ${describeLoad(soakLoad)}; RSS ${(rssStart / 1048576).toFixed(1)} → ${(rssEnd / 1048576).toFixed(1)} MB`)
+
+  // The protection cases and the stage costs. A failure here is recorded and the run goes on, so the results
+  // above are still written.
+  const failures: Array<string> = []
+  const attempt = async <A>(name: string, run: () => Promise<A>): Promise<A | undefined> => {
+    try {
+      return await run()
+    } catch (error) {
+      const text = error instanceof Error ? error.stack ?? error.message : String(error)
+      failures.push(`${name}: ${text}`)
+      say(`${name} FAILED: ${text}`)
+      return undefined
+    }
+  }
+  const concurrency = await attempt("concurrency", () => measureConcurrency(upstream.port, upstream.child, bodies.firstTurn))
+  const storm = await attempt("storm", () => measureStorm(upstream.port, upstream.child, bodies.firstTurn))
+  const stages = await attempt("stages", measureStages)
   phase = "end"
 
   const { rows, targets } = buildRows({
     load: load.map(({ baseline: b, proxy: p, large: l }) => ({ baseline: withoutSeries(b), proxy: withoutSeries(p), large: l })),
     ttfb,
     idle: { proxy: idleProxy, baseline: idleBaseline },
-    soak: { result: soak, baseline64: load[1]?.baseline }
+    soak: { result: soak, baseline64: load[1]?.baseline },
+    concurrency,
+    storm,
+    stages
   })
   const table = markdown(rows, targets)
   const runtimeSeconds = round((performance.now() - t0) / 1000, 1)
@@ -493,6 +674,10 @@ const main = async () => {
     ttfb,
     idle: { proxy: idleProxy, baseline: idleBaseline },
     soak,
+    concurrency: concurrency ?? null,
+    storm: storm ?? null,
+    stages: stages ?? null,
+    failures,
     upstream: upstreamFinal,
     proxyLog: { infoLines: proxyLog.infoLines, warnings: [...proxyLog.groups.values()] },
     proxyStderr: proxy.child.stderrTail(),
@@ -516,6 +701,10 @@ const main = async () => {
     for (const w of warnings) process.stdout.write(`- ${w.phase}: ${w.count} × ${w.level} ${w.msg} status=${w.status} ${w.error ?? ""}\n`)
   }
   process.stdout.write(`\nResults: ${Path.relative(ROOT, file)}${QUICK ? "" : " and bench/results/latest.json"}; runtime ${runtimeSeconds} s.\n`)
+  if (failures.length) {
+    process.stdout.write(`\nFailed cases (left out of the table):\n${failures.map((f) => `- ${f.split("\n")[0]}`).join("\n")}\n`)
+    process.exitCode = 1
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@
  * Each chunk is a separate write with an event-loop turn in between (the real API writes tokens as they come).
  *
  * The parent steers it over IPC (see ipc.ts): per-chunk delay, holding streams silent (idle-stream memory),
- * capturing the body of the last request. It exits when the parent goes away.
+ * capturing the body of the last request, a rate limit of its own (429 + Retry-After beyond N requests per second).
+ * It counts the requests in flight (arrival to the end of the response) and keeps their peak, so the bench can check
+ * the proxy's concurrency limit from the outside, and a per-second timeline of requests and 429s. It exits when the
+ * parent goes away.
  */
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -74,6 +77,15 @@ let mode: UpstreamMode = NORMAL_MODE
 let requests = 0
 let active = 0
 let aborted = 0
+let inFlight = 0
+let maxInFlight = 0
+let rateLimited = 0
+/** Since the last reset: per second, [requests that arrived, answered 429]. */
+let timelineStart = performance.now()
+let timeline: Array<[number, number]> = []
+/** The upstream's own rate limit: requests admitted in the current wall-clock second. */
+let windowSecond = -1
+let windowCount = 0
 let captured: { body: string; path: string } | null = null
 /** Resume functions of held streams. */
 const held = new Set<() => void>()
@@ -119,8 +131,38 @@ const answer = async (res: Http.ServerResponse, bytes: number, current: Upstream
   res.end()
 }
 
+const slot = () => {
+  const second = Math.floor((performance.now() - timelineStart) / 1000)
+  while (timeline.length <= second) timeline.push([0, 0])
+  return timeline[second]!
+}
+
+/** Whether this request is over the upstream's own per-second limit (counted when its body has arrived). */
+const overLimit = (current: UpstreamMode) => {
+  if (current.limitPerSecond <= 0) return false
+  const second = Math.floor(Date.now() / 1000)
+  if (second !== windowSecond) {
+    windowSecond = second
+    windowCount = 0
+  }
+  return ++windowCount > current.limitPerSecond
+}
+
+const RATE_LIMIT_BODY = JSON.stringify({
+  error: {
+    message: "Rate limit reached for gpt-5 in organization org-bench on requests per min (RPM): Limit 300, Used 300, Requested 1.",
+    type: "requests",
+    param: null,
+    code: "rate_limit_exceeded"
+  }
+})
+
 const server = Http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
   const current = mode
+  inFlight++
+  if (inFlight > maxInFlight) maxInFlight = inFlight
+  slot()[0]++
+  res.once("close", () => inFlight--)
   const parts: Array<Buffer> = []
   let bytes = 0
   req.on("data", (part: Buffer) => {
@@ -134,6 +176,18 @@ const server = Http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }
       return
     }
     if (current.capture) captured = { body: Buffer.concat(parts).toString("utf8"), path: req.url ?? "" }
+    if (overLimit(current)) {
+      rateLimited++
+      slot()[1]++
+      res.writeHead(429, {
+        "content-type": "application/json",
+        "retry-after": String(current.retryAfterSeconds),
+        "x-ratelimit-limit-requests": "300",
+        "x-ratelimit-remaining-requests": "0"
+      })
+      res.end(RATE_LIMIT_BODY)
+      return
+    }
     void answer(res, bytes, current)
   })
 })
@@ -154,7 +208,26 @@ process.on("message", (raw) => {
       send({ type: "ok", id: message.id })
       break
     case "stats":
-      send({ type: "stats", id: message.id, stats: { requests, active, held: held.size, aborted } })
+      send({
+        type: "stats",
+        id: message.id,
+        stats: {
+          requests,
+          active,
+          held: held.size,
+          aborted,
+          inFlight,
+          maxInFlight,
+          rateLimited,
+          timeline: timeline.map(([arrived, limited], second) => [second, arrived, limited] as const)
+        }
+      })
+      break
+    case "reset":
+      maxInFlight = inFlight
+      timelineStart = performance.now()
+      timeline = []
+      send({ type: "ok", id: message.id })
       break
   }
 })

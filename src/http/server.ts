@@ -6,6 +6,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -23,6 +24,7 @@ import { Metrics } from "../observability/metrics.ts"
 import { Pipeline } from "../pipeline/pipeline.ts"
 import { UpstreamBreaker } from "../protection/breaker.ts"
 import { ConcurrencyLimiter } from "../protection/concurrency.ts"
+import { UpstreamRateLimits } from "../protection/rate-limits.ts"
 import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
@@ -58,13 +60,14 @@ const BYTES_PER_TOKEN = 4
 export const makeRoutes: Effect.Effect<
   ReadonlyArray<RouteSpec>,
   never,
-  ProxyConfig | Pipeline | Tokenizer | UpstreamBreaker | ConcurrencyLimiter | Metrics
+  ProxyConfig | Pipeline | Tokenizer | UpstreamBreaker | ConcurrencyLimiter | UpstreamRateLimits | Metrics
 > = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const pipeline = yield* Pipeline
   const tokenizer = yield* Tokenizer
   const breaker = yield* UpstreamBreaker
   const limiter = yield* ConcurrencyLimiter
+  const rateLimits = yield* UpstreamRateLimits
   const models = modelInfos(config)
   // Structural limits run on the parsed JSON before anything recursive (schema decode, conversion, tokenizer) sees it.
   const check = (json: unknown) => checkStructure(json, config.guardrails.limits)
@@ -129,14 +132,21 @@ export const makeRoutes: Effect.Effect<
     const now = yield* Clock.currentTimeMillis
     const circuits = yield* breaker.states([config.provider])
     const permits = yield* limiter.snapshot
+    const rates = yield* rateLimits.snapshot
     const upstreams = circuits.map((circuit) => {
       const inFlight = permits.find((p) => p.upstream === circuit.name)
+      const rate = rates.find((r) => r.upstream === circuit.name)
       return {
         name: circuit.name,
         circuit: circuit.circuit,
         in_flight: inFlight?.inUse ?? 0,
         queued: inFlight?.waiting ?? 0,
-        max_concurrent: config.protection.maxConcurrent
+        max_concurrent: config.protection.maxConcurrent,
+        rate_limits: {
+          rpm: rate?.rpm ?? null,
+          tpm: rate?.tpm ?? null,
+          cool_down_ms: rate === undefined ? 0 : Duration.toMillis(rate.coolDown)
+        }
       }
     })
     return json({
@@ -253,6 +263,7 @@ export const layerApp = <E = never, R = never>(
   | Tokenizer
   | UpstreamBreaker
   | ConcurrencyLimiter
+  | UpstreamRateLimits
   | Metrics
   | Exclude<R, HttpRouter.HttpRouter>
 > =>

@@ -16,7 +16,7 @@ import type * as Protection from "../protection/protection.ts"
 import { Upstream } from "../upstream/Upstream.ts"
 import { conversion } from "./conversion.ts"
 import { core } from "./core.ts"
-import { breaker, limiter, rateLimits } from "./protection.ts"
+import { breaker, limiter, makeRateLimits } from "./protection.ts"
 import { makeGuardrails } from "./guardrails.ts"
 import { makeLogging } from "./logging.ts"
 import { routing } from "./routing.ts"
@@ -80,7 +80,7 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
         yield* conversion,
         yield* breaker,
         yield* limiter,
-        ...(config.protection.rpm === undefined && config.protection.tpm === undefined ? [] : [yield* rateLimits])
+        yield* makeRateLimits(config.protection.rpm === undefined && config.protection.tpm === undefined)
       ]
       const placed = yield* Effect.forEach(extra, (placement) =>
         Effect.map(build(placement.stage), (stage) => ({ ...placement, stage })))

@@ -6,10 +6,11 @@
  * - `limiter`: a permit per request in flight to the upstream, held in the request scope, so until the reply's last
  *   byte; waiting is bounded by QUEUE_TIMEOUT.
  * - `rate-limits`: the upstream's requests and tokens per minute; charged the cheap estimate up front, corrected by
- *   the reply's real usage. Left out entirely when neither budget is set.
+ *   the reply's real usage. Without budgets it only holds requests back during an upstream's 429 cool-down.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ProxyError } from "../errors.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
@@ -17,7 +18,7 @@ import { rateLimitRejected } from "../observability/metrics.ts"
 import { UpstreamBreaker } from "../protection/breaker.ts"
 import { ConcurrencyLimiter } from "../protection/concurrency.ts"
 import { type Ticket, UpstreamRateLimits } from "../protection/rate-limits.ts"
-import type { ProxyReply, Stage } from "./stage.ts"
+import { onStreamEnd, type ProxyReply, type Stage } from "./stage.ts"
 
 export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(Effect.service(UpstreamBreaker), (circuits) => ({
   name: "breaker",
@@ -27,9 +28,7 @@ export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit)
         ),
-        Effect.map((reply) =>
-          reply._tag === "Stream" ? { ...reply, events: Stream.onExit(reply.events, call.reportExit) } : reply
-        )
+        Effect.map((reply) => reply._tag === "Stream" ? { ...reply, events: onStreamEnd(reply.events, call.reportExit) } : reply)
       ))
 }))
 
@@ -44,7 +43,8 @@ const tokensOf = (usage: Partial<Usage> | undefined): number | undefined =>
     : (usage.input_tokens ?? 0) + (usage.output_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0) +
       (usage.cache_creation_input_tokens ?? 0)
 
-export const rateLimits: Effect.Effect<Stage, never, UpstreamRateLimits> = Effect.map(Effect.service(UpstreamRateLimits), (limits) => {
+export const makeRateLimits = (unlimited: boolean): Effect.Effect<Stage, never, UpstreamRateLimits> =>
+  Effect.map(Effect.service(UpstreamRateLimits), (limits) => {
   const settle = (ticket: Ticket, usage: Partial<Usage> | undefined, ok: boolean) =>
     Effect.andThen(
       tokensOf(usage) === undefined ? Effect.void : limits.settle(ticket, tokensOf(usage)!),
@@ -52,18 +52,34 @@ export const rateLimits: Effect.Effect<Stage, never, UpstreamRateLimits> = Effec
     )
 
   /** The stream, settled with the usage its last message_delta reported when it ends. */
-  const settledStream = (events: Stream.Stream<StreamEvent, ProxyError>, ticket: Ticket) => {
-    let usage: Partial<Usage> | undefined
-    return events.pipe(
-      Stream.mapArray((batch) => {
-        for (const event of batch) {
-          if (event.type === "message_start") usage = event.message.usage
-          else if (event.type === "message_delta") usage = { ...usage, ...event.usage }
-        }
-        return batch
-      }),
-      Stream.onExit((exit) => settle(ticket, usage, Exit.isSuccess(exit)))
-    )
+  const settledStream = (events: Stream.Stream<StreamEvent, ProxyError>, ticket: Ticket) =>
+    // One stage that watches the usage and settles at the end, as the logging stage does.
+    Stream.transformPullBracket(events, (pull, _scope, streamScope) => {
+      let usage: Partial<Usage> | undefined
+      const settleAtEnd = Scope.addFinalizerExit(streamScope, (exit) => settle(ticket, usage, Exit.isSuccess(exit)))
+      return Effect.as(
+        settleAtEnd,
+        Effect.map(pull, (batch) => {
+          for (const event of batch) {
+            if (event.type === "message_start") usage = event.message.usage
+            else if (event.type === "message_delta") usage = { ...usage, ...event.usage }
+          }
+          return batch
+        })
+      )
+    })
+
+  // Without budgets only a cool-down (an upstream 429's Retry-After) can hold a request back: no ticket to settle,
+  // nothing to observe in the reply.
+  if (unlimited) {
+    return {
+      name: "rate-limits",
+      wrap: (next) => (request) =>
+        Effect.andThen(
+          Effect.tapError(limits.acquire(request.upstream, 0), () => rateLimitRejected(request.upstream)),
+          next(request)
+        )
+    }
   }
 
   return {

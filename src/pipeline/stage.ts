@@ -12,8 +12,9 @@
  * the build runs once, when the pipeline is made, not per request.
  */
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import type * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Converted } from "../convert/request.ts"
 import type { ProxyError } from "../errors.ts"
 import type { MessageResponse, MessagesRequest, StreamEvent } from "../protocol/anthropic.ts"
@@ -89,15 +90,36 @@ export interface Stage {
   readonly wrap: (next: Handler) => Handler
 }
 
-/** Builds the handler: `compose([a, b], core)` runs a, then b, then core. */
-export const compose = (stages: ReadonlyArray<Stage>, core: Handler): Handler =>
-  stages.reduceRight<Handler>((next, stage) => stage.wrap(next), core)
+/**
+ * Builds the handler: `compose([a, b], core)` runs a, then b, then core. With `traced`, each stage (and the core)
+ * runs in a span named after it (`stage a`, `stage b`, `core`); without it, nothing is added to any handler.
+ */
+export const compose = (stages: ReadonlyArray<Stage>, core: Handler, traced = false): Handler =>
+  traced
+    ? stages.reduceRight<Handler>((next, stage) => spanned(`stage ${stage.name}`, stage.wrap(next)), spanned("core", core))
+    : stages.reduceRight<Handler>((next, stage) => stage.wrap(next), core)
+
+/** A span for the handler's own run (a stream it returns runs on after it, under the request's span). */
+const spanned = (name: string, handler: Handler): Handler => (request) =>
+  Effect.withSpan(handler(request), name, { captureStackTrace: false })
 
 export const messageReply = (message: MessageResponse, upstreamModel?: string): ProxyReply =>
   upstreamModel === undefined ? { _tag: "Message", message } : { _tag: "Message", message, upstreamModel }
 
 export const streamReply = (events: Stream.Stream<StreamEvent, ProxyError>, upstreamModel?: string): ProxyReply =>
   upstreamModel === undefined ? { _tag: "Stream", events } : { _tag: "Stream", events, upstreamModel }
+
+/**
+ * Runs `f` with the stream's exit once it has ended (completed, failed, or interrupted by a client that left). The
+ * events pass through untouched: unlike `Stream.onExit`, which measured 15–20 µs per 37-chunk stream in the bench,
+ * this adds no step per chunk, only one finalizer per stream.
+ */
+export const onStreamEnd = <A, E, R>(
+  events: Stream.Stream<A, E, R>,
+  f: (exit: Exit.Exit<unknown, E>) => Effect.Effect<void>
+): Stream.Stream<A, E, R> =>
+  Stream.transformPullBracket(events, (pull, _scope, streamScope) =>
+    Effect.as(Scope.addFinalizerExit(streamScope, (exit) => f(exit as Exit.Exit<unknown, E>)), pull))
 
 /** A stage that only rewrites the request on its way in. */
 export const mapRequest = (name: string, f: (request: ProxyRequest) => ProxyRequest): Stage => ({

@@ -14,8 +14,8 @@
  * - The token estimate is the caller's cheap guess (no tokenizer here). `settle(ticket, actualTokens)` corrects it
  *   once the reply's real usage is known: the difference is charged, or given back (see Gotchas).
  * - `feedback(upstream, …)` makes the budgets adaptive. An upstream 429 multiplies the effective budgets by 0.8
- *   (floors: 10 requests, 1,000 tokens per minute, or the configured budget if lower) and its Retry-After becomes a
- *   cool-down: nothing is sent to that upstream before it passes. Each run of 10 successes in a row (a streamed
+ *   (floors: 10 requests, 1,000 tokens per minute, or the configured budget if lower; at most once per Retry-After
+ *   window, so a burst of 429s counts once) and its Retry-After becomes a cool-down: nothing is sent to that upstream before it passes. Each run of 10 successes in a row (a streamed
  *   reply counts when it ends well) multiplies them by 1.1, up to the configured budgets.
  * - With no budget configured nothing is reserved and the store is never called; only a cool-down, set by a 429,
  *   is still honoured.
@@ -98,12 +98,17 @@ const SUCCESSES_TO_RECOVER = 10
 const RPM_FLOOR = 10
 const TPM_FLOOR = 1_000
 
+/** The shortest time between two lowerings of an upstream's budgets. */
+const LOWER_WINDOW_MILLIS = 1_000
+
 interface Lane {
   rpm: number | undefined
   tpm: number | undefined
   successes: number
   /** Epoch millis before which nothing goes to the upstream; 0 when there is no cool-down. */
   coolDownUntil: number
+  /** Epoch millis before which another 429 does not lower the budgets again (see `rateLimited`). */
+  lowerAgainAt: number
 }
 
 class Admitted implements Ticket {
@@ -139,7 +144,7 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
     const laneOf = (upstream: string): Lane => {
       let lane = lanes.get(upstream)
       if (lane === undefined) {
-        lane = { rpm: settings.rpm, tpm: settings.tpm, successes: 0, coolDownUntil: 0 }
+        lane = { rpm: settings.rpm, tpm: settings.tpm, successes: 0, coolDownUntil: 0, lowerAgainAt: 0 }
         lanes.set(upstream, lane)
       }
       return lane
@@ -308,6 +313,14 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
         const lane = laneOf(upstream)
         const millis = retryAfter === undefined ? 0 : Duration.toMillis(retryAfter)
         if (millis > 0) lane.coolDownUntil = Math.max(lane.coolDownUntil, now + millis)
+        // One burst of 429s is one signal: requests already in flight answer 429 together, and lowering ×0.8 for
+        // each took a 600 RPM budget to its floor in about 2 s in the bench's storm. Lower once per Retry-After
+        // window (at least a second), then let the next window's 429s speak.
+        if (now < lane.lowerAgainAt) {
+          lane.successes = 0
+          return Effect.void
+        }
+        lane.lowerAgainAt = now + Math.max(millis, LOWER_WINDOW_MILLIS)
         return lower(upstream, lane)
       })
 

@@ -213,3 +213,24 @@ describe("upstream rate limits", () => {
       }))
   })
 })
+
+describe("upstream 429 cool-down (default settings)", () => {
+  layer(harness({ UPSTREAM_MAX_RETRIES: "0" }), { excludeTestServices: true })("no budgets set", (it) => {
+    it.effect("after a 429 with Retry-After, nothing goes upstream until it passes; /health shows the cool-down", () =>
+      Effect.gen(function*() {
+        const { url, upstream } = yield* Harness
+        upstream.reset()
+        upstream.enqueue(jsonCassette({ error: { message: "slow down" } }, 429, { "retry-after": "2" }), ok())
+        const first = yield* call(`${url}/v1/messages`, { body: message() })
+        expect(first.status).toBe(429)
+        const cooling = (yield* health(url)).upstreams[0] as unknown as { rate_limits: { cool_down_ms: number } }
+        expect(cooling.rate_limits.cool_down_ms).toBeGreaterThan(1_000)
+
+        const started = Date.now()
+        const second = yield* call(`${url}/v1/messages`, { body: message() })
+        expect(second.status).toBe(200)
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1_500)
+        expect(upstream.requests.length).toBe(2)
+      }))
+  })
+})

@@ -119,10 +119,29 @@ describe("UpstreamRateLimits: adaptive", () => {
       yield* l.acquire("a", 0)
       yield* l.feedback("a", { _tag: "RateLimited" })
       expect(yield* budgets).toEqual([80, 8_000])
+      yield* TestClock.adjust("1 second")
       yield* l.feedback("a", { _tag: "RateLimited" })
       expect(yield* budgets).toEqual([64, 6_400])
-      for (let i = 0; i < 30; i++) yield* l.feedback("a", { _tag: "RateLimited" })
+      for (let i = 0; i < 30; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* l.feedback("a", { _tag: "RateLimited" })
+      }
       expect(yield* budgets).toEqual([10, 1_000])
+    }))
+
+  it.effect("a burst of 429s within one Retry-After window lowers the budgets once", () =>
+    Effect.gen(function*() {
+      const l = yield* limits({ rpm: 100 })
+      const rpm = Effect.map(l.snapshot, ([s]) => s?.rpm?.effective)
+      yield* l.acquire("a", 0)
+      for (let i = 0; i < 20; i++) yield* l.feedback("a", { _tag: "RateLimited", retryAfter: Duration.seconds(2) })
+      expect(yield* rpm).toBe(80)
+      yield* TestClock.adjust("1 second")
+      yield* l.feedback("a", { _tag: "RateLimited" })
+      expect(yield* rpm).toBe(80)
+      yield* TestClock.adjust("1 second")
+      yield* l.feedback("a", { _tag: "RateLimited" })
+      expect(yield* rpm).toBe(64)
     }))
 
   it.effect("a budget configured below the floor is not raised by a 429", () =>
@@ -154,6 +173,7 @@ describe("UpstreamRateLimits: adaptive", () => {
       expect(yield* budgets).toEqual([88, 8_800])
       // A 429 in between restarts the count.
       yield* succeed(9)
+      yield* TestClock.adjust("1 second")
       yield* l.feedback("a", { _tag: "RateLimited" })
       yield* succeed(9)
       expect(yield* budgets).toEqual([70, 7_040])

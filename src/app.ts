@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
+import * as Cache from "./cache/cache.ts"
 import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
 import { layerApp, layerNodeServer } from "./http/server.ts"
 import { Log } from "./log.ts"
@@ -47,6 +48,9 @@ export const proxyLayer = <R = never>(
   layerApp(options.routes).pipe(
     Layer.provide(Pipeline.layer(options.stages)),
     Layer.provide((options.upstream ?? Upstream.layerLive).pipe(Layer.provide(rateLimitSignal))),
+    // One store for the cache stage and for the admin routes (/v1/cache/*).
+    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
+      Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache))))),
     Layer.provide(Layer.effect(RequestSinks, Effect.map(Effect.service(Metrics), (metrics) => [metrics]))),
     Layer.provide(Metrics.layer),
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>

@@ -12,6 +12,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
+import { type CacheSettings, parseCacheSettings } from "./cache/settings.ts"
+import { CACHE_VARIABLES } from "./cache/variables.ts"
 import { detectProvider, type Provider } from "./convert/models.ts"
 import { GUARDRAIL_VARIABLES } from "./guardrails/variables.ts"
 import { type InboundSettings, parseInboundSettings } from "./http/inbound-limit.ts"
@@ -60,6 +62,8 @@ export interface ProxyConfigShape {
   readonly inbound: InboundSettings
   /** Price overrides (PRICES_FILE) on top of the bundled price dataset. */
   readonly prices: PricesSettings
+  /** The response cache (CACHE, CACHE_TTL, CACHE_MAX_BYTES) and in-flight de-duplication (DEDUPE). */
+  readonly cache: CacheSettings
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -103,7 +107,8 @@ const VARIABLES = [
   ...GUARDRAIL_VARIABLES,
   ...PROTECTION_VARIABLES,
   ...INBOUND_VARIABLES,
-  ...PRICES_VARIABLES
+  ...PRICES_VARIABLES,
+  ...CACHE_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -207,7 +212,8 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     guardrails: parseGuardrails(raw),
     protection: parseProtection(raw),
     inbound: parseInboundSettings(raw),
-    prices: parsePricesSettings(raw)
+    prices: parsePricesSettings(raw),
+    cache: parseCacheSettings(raw)
   }
 }
 

@@ -165,7 +165,10 @@ const toRecord = (subject: Subject, outcome: Outcome, now: number, costOf: CostO
     cacheReadTokens: nullable(usage?.cache_read_input_tokens),
     cacheCreationTokens: nullable(usage?.cache_creation_input_tokens),
     reasoningTokens: nullable(usage?.output_tokens_details?.thinking_tokens),
-    costUsd: usage === undefined || upstreamModel === null || subject.stats.upstream === null || costOf === undefined
+    // A cache hit cost the upstream nothing.
+    costUsd: subject.stats.cache === "hit"
+      ? 0
+      : usage === undefined || upstreamModel === null || subject.stats.upstream === null || costOf === undefined
       ? null
       : costOf(subject.stats.upstream, upstreamModel, usage),
     cache: subject.stats.cache,

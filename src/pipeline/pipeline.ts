@@ -2,7 +2,7 @@
  * The ordered pipeline: default stages, user stages placed by name, and the core. Built once per server.
  *
  * Default order (outermost first), fixed here and nowhere else:
- * logging → guardrails → validation → routing → conversion → breaker → limiter → rate-limits → core.
+ * logging → guardrails → validation → routing → conversion → cache → breaker → limiter → rate-limits → core.
  * Stages whose feature is off at its default are left out entirely, so they cost nothing.
  */
 import * as Context from "effect/Context"
@@ -15,6 +15,8 @@ import { Prices, tokenUsage } from "../observability/prices.ts"
 import type * as Protection from "../protection/protection.ts"
 import { Upstream } from "../upstream/Upstream.ts"
 import { conversion } from "./conversion.ts"
+import type * as Cache from "../cache/cache.ts"
+import { makeCacheStage } from "./cache.ts"
 import { core } from "./core.ts"
 import { breaker, limiter, makeRateLimits } from "./protection.ts"
 import { makeGuardrails } from "./guardrails.ts"
@@ -39,6 +41,7 @@ export const DEFAULT_STAGE_NAMES = [
   "validation",
   "routing",
   "conversion",
+  "cache",
   "breaker",
   "limiter",
   "rate-limits"
@@ -78,6 +81,7 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
         validation,
         yield* routing,
         yield* conversion,
+        ...(config.cache.enabled || config.cache.dedupe ? [yield* makeCacheStage(config.cache)] : []),
         yield* breaker,
         yield* limiter,
         yield* makeRateLimits(config.protection.rpm === undefined && config.protection.tpm === undefined)
@@ -91,5 +95,5 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
 
   static readonly layer = <R = never>(
     extra: ReadonlyArray<StagePlacement<R>> = []
-  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | Protection.Services | Prices | R> => Layer.effect(this, this.make(extra))
+  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | Protection.Services | Cache.Services | Prices | R> => Layer.effect(this, this.make(extra))
 }

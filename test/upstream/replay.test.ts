@@ -98,15 +98,6 @@ layer(
       expect(res.ms).toBeGreaterThanOrEqual(950)
     }))
 
-  it.effect("a long Retry-After goes straight back to the client, with the header", () =>
-    Effect.gen(function*() {
-      const { url } = yield* Harness
-      const res = yield* ask(url, "long-retry-after")
-      expect(res.status).toBe(429)
-      expect(res.headers.get("retry-after")).toBe("120")
-      expect(attempts("long-retry-after")).toBe(1)
-    }))
-
   it.effect("client errors are not retried", () =>
     Effect.gen(function*() {
       const { url } = yield* Harness
@@ -182,5 +173,26 @@ layer(
       const res = yield* ask(url, "stream-ok", true)
       expect(res.text).toContain("\"text\":\"streamed\"")
       expect(res.text.trim().endsWith("data: {\"type\":\"message_stop\"}")).toBe(true)
+    }))
+})
+
+// A 429's Retry-After is a cool-down for the whole upstream, so this case gets a proxy of its own.
+layer(
+  harness({ UPSTREAM_MAX_RETRIES: "2", QUEUE_TIMEOUT: "1 second" }, { upstream: layerReplay(script, seen) }),
+  { excludeTestServices: true }
+)("a long Retry-After", (it) => {
+  it.effect("goes straight back to the client, with the header; requests during the cool-down never reach the upstream", () =>
+    Effect.gen(function*() {
+      const { url } = yield* Harness
+      const res = yield* ask(url, "long-retry-after")
+      expect(res.status).toBe(429)
+      expect(res.headers.get("retry-after")).toBe("120")
+      expect(attempts("long-retry-after")).toBe(1)
+      const before = attempts("stream-ok")
+      const during = yield* ask(url, "stream-ok")
+      expect(during.status).toBe(429)
+      expect(JSON.parse(during.text).error.type).toBe("rate_limit_error")
+      expect(Number(during.headers.get("retry-after"))).toBeGreaterThan(100)
+      expect(attempts("stream-ok")).toBe(before)
     }))
 })

@@ -63,6 +63,12 @@ export const proxyLayer = <R = never>(
     Layer.provide(Layer.succeed(References.TracerEnabled, false))
   )
 
+/** The base URL as it can be logged: no user info or query string, where some vendors take a key. */
+const withoutSecrets = (baseUrl: string): string => {
+  const url = new URL(baseUrl)
+  return `${url.protocol}//${url.host}${url.pathname}`
+}
+
 /** The proxy listening on config.host:config.port, with its address logged once it listens. */
 export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyOptions<R> = {}) =>
   Layer.mergeAll(
@@ -71,7 +77,7 @@ export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyO
       Effect.flatMap(Effect.service(HttpServer.HttpServer), (server) =>
         Effect.logInfo("listening", {
           address: HttpServer.formatAddress(server.address),
-          upstream: config.baseUrl,
+          upstream: withoutSecrets(config.baseUrl),
           big_model: config.bigModel,
           small_model: config.smallModel
         }))

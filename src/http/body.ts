@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import { InvalidRequest, RequestTooLarge } from "../errors.ts"
+import { clip } from "../util/text.ts"
 
 export interface DecodedBody<A> {
   readonly value: A
@@ -70,6 +71,12 @@ export const jsonBodyReader = <S extends Schema.Top & { readonly DecodingService
     readJsonBody(request, decode, maxBytes, check)
 }
 
+/**
+ * `application/json` or a `+json` type. A body a browser can send without asking first (`text/plain`, a form) is
+ * refused, so no web page can make a visitor's browser spend the proxy's upstream key; a missing type is allowed.
+ */
+const JSON_TYPE = /^\s*application\/([\w.+-]*\+)?json\s*(;|$)/i
+
 const readJsonBody = <A>(
   request: HttpServerRequest.HttpServerRequest,
   decode: (json: unknown) => Effect.Effect<A, Schema.SchemaError>,
@@ -77,6 +84,10 @@ const readJsonBody = <A>(
   check: JsonCheck | undefined
 ): Effect.Effect<DecodedBody<A>, InvalidRequest | RequestTooLarge> =>
   Effect.gen(function*() {
+    const contentType = request.headers["content-type"]
+    if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
+      return yield* new InvalidRequest({ message: `content-type must be application/json (got "${clip(contentType, 80)}")` })
+    }
     const declared = Number(request.headers["content-length"])
     if (declared > maxBytes) return yield* new RequestTooLarge({ limitBytes: maxBytes })
     const buffer = yield* readBytes(request, maxBytes)

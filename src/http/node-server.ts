@@ -114,7 +114,9 @@ export const makeNodeServer = (options: NodeServerOptions = {}): Http.Server => 
   server.setTimeout(millis(options.bodyIdleTimeout ?? DEFAULT_BODY_IDLE_TIMEOUT), (socket: Net.Socket) => {
     const response = currentResponse(socket)
     const answering = response !== undefined && response.req.complete && !response.writableEnded
-    if (!answering) socket.destroy()
+    // A response waiting this long for the client to read (`writableNeedDrain`) has a client that stopped
+    // reading but kept its socket: closing it ends the stream, which gives back its permit and upstream socket.
+    if (!answering || response.writableNeedDrain) socket.destroy()
   })
 
   const replied = new WeakSet<Duplex>()

@@ -157,7 +157,7 @@ export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, ne
         const asked = directive(request)
         if (asked === "bypass") {
           return settings.enabled
-            ? Effect.andThen(recordOutcome("bypass"), Effect.map(next(request), (reply) => withHeader(reply, "bypass")))
+            ? Effect.andThen(recordOutcome("bypass"), () => Effect.map(next(request), (reply) => withHeader(reply, "bypass")))
             : next(request)
         }
         // Clients with different proxy keys never share an entry: one must not see another's answers.

@@ -53,7 +53,7 @@ export const makeGuardrails = (settings: GuardrailSettings, upstreamKey?: Redact
       return Effect.logInfo("secrets redacted", {
         request_id: request.id,
         redacted: findings.map((f) => `${f.kind} in ${f.where}`)
-      }).pipe(Effect.andThen(next({ ...request, body })))
+      }).pipe(Effect.andThen(() => next({ ...request, body })))
     }
   }
 }

@@ -95,10 +95,12 @@ const observed = (
   events: Stream.Stream<StreamEvent, ProxyError>,
   subject: Subject,
   upstreamModel: string | undefined,
-  finish: Finish
+  finish: Finish,
+  claim: { started: boolean }
 ): Stream.Stream<StreamEvent, ProxyError> =>
   Stream.transformPullBracket(events, (pull, _scope, streamScope) =>
     Effect.clockWith((clock) => {
+      claim.started = true
       const seen: Seen = {}
       const now = () => clock.currentTimeMillisUnsafe()
       const recordWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
@@ -127,9 +129,16 @@ const settleFailure = (exit: Exit.Failure<ProxyReply, ProxyError>, subject: Subj
   return finish(subject, { status, error: describeFailure(exit.cause, "interrupted"), defect: defectOf(exit.cause) })
 }
 
-const settleReply = (reply: ProxyReply, subject: Subject, finish: Finish): Effect.Effect<ProxyReply> => {
+const settleReply = (reply: ProxyReply, subject: Subject, finish: Finish): Effect.Effect<ProxyReply, never, Scope.Scope> => {
   if (reply._tag === "Stream") {
-    return Effect.succeed<ProxyReply>({ ...reply, events: observed(reply.events, subject, reply.upstreamModel, finish) })
+    // A stream whose client left before it was first pulled never runs its own finalizer: the request scope's end
+    // records it then.
+    const claim = { started: false }
+    const unstarted = Effect.addFinalizer(() =>
+      claim.started
+        ? Effect.void
+        : finish(subject, { status: 499, upstreamModel: reply.upstreamModel, error: "client left before the stream started" }))
+    return Effect.as(unstarted, { ...reply, events: observed(reply.events, subject, reply.upstreamModel, finish, claim) })
   }
   return Effect.flatMap(Clock.currentTimeMillis, (now) =>
     Effect.as(

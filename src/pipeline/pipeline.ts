@@ -2,7 +2,7 @@
  * The ordered pipeline: default stages, user stages placed by name, and the core. Built once per server.
  *
  * Default order (outermost first), fixed here and nowhere else:
- * logging → guardrails → validation → routing → conversion → cache → breaker → limiter → rate-limits → core.
+ * logging → guardrails → validation → routing → conversion → cache → breaker → rate-limits → limiter → core.
  * Stages whose feature is off at its default are left out entirely, so they cost nothing.
  */
 import * as Context from "effect/Context"
@@ -43,8 +43,8 @@ export const DEFAULT_STAGE_NAMES = [
   "conversion",
   "cache",
   "breaker",
-  "limiter",
-  "rate-limits"
+  "rate-limits",
+  "limiter"
 ] as const
 
 /** Inserts user stages into the default order; an unknown anchor is a programming error, reported at start. */
@@ -83,8 +83,10 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
         yield* conversion,
         ...(config.cache.enabled || config.cache.dedupe ? [yield* makeCacheStage(config.cache)] : []),
         yield* breaker,
-        yield* limiter,
-        yield* makeRateLimits(config.protection.rpm === undefined && config.protection.tpm === undefined)
+        // Rate limits before the limiter: a request waiting out a cool-down or its turn in the budget holds no
+        // permit, so the permits stay with requests that can go upstream now.
+        yield* makeRateLimits(config.protection.rpm === undefined && config.protection.tpm === undefined),
+        yield* limiter
       ]
       const placed = yield* Effect.forEach(extra, (placement) =>
         Effect.map(build(placement.stage), (stage) => ({ ...placement, stage })))

@@ -3,10 +3,10 @@
  *
  * - `breaker`: an open circuit answers 529 at once, before any queueing; the call's outcome (a stream's when it
  *   ends, so one that dies mid-way counts) is reported to the upstream's circuit.
- * - `limiter`: a permit per request in flight to the upstream, held in the request scope, so until the reply's last
- *   byte; waiting is bounded by QUEUE_TIMEOUT.
  * - `rate-limits`: the upstream's requests and tokens per minute; charged the cheap estimate up front, corrected by
  *   the reply's real usage. Without budgets it only holds requests back during an upstream's 429 cool-down.
+ * - `limiter`: a permit per request in flight to the upstream, held in the request scope, so until the reply's last
+ *   byte; waiting is bounded by QUEUE_TIMEOUT.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -34,7 +34,9 @@ export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(
 
 export const limiter: Effect.Effect<Stage, never, ConcurrencyLimiter> = Effect.map(Effect.service(ConcurrencyLimiter), (permits) => ({
   name: "limiter",
-  wrap: (next) => (request) => Effect.andThen(permits.acquire(request.upstream), next(request))
+  // `next` is called only once the permit is held: calling it runs the inner stages' synchronous work (the core
+  // serialises the upstream body), which a queued request must not pay for, nor hold in memory while it waits.
+  wrap: (next) => (request) => Effect.flatMap(permits.acquire(request.upstream), () => next(request))
 }))
 
 const tokensOf = (usage: Partial<Usage> | undefined): number | undefined =>
@@ -75,9 +77,9 @@ export const makeRateLimits = (unlimited: boolean): Effect.Effect<Stage, never, 
     return {
       name: "rate-limits",
       wrap: (next) => (request) =>
-        Effect.andThen(
+        Effect.flatMap(
           Effect.tapError(limits.acquire(request.upstream, 0), () => rateLimitRejected(request.upstream)),
-          next(request)
+          () => next(request)
         )
     }
   }

@@ -59,6 +59,20 @@ layer(harness({ UPSTREAM_MAX_RETRIES: "0" }), { excludeTestServices: true })("HT
       expect(errorOf(wrongMethod.body).error.type).toBe("invalid_request_error")
     }))
 
+  it.effect("a body a browser could send without asking (text/plain, a form) is refused; JSON types and none are fine", () =>
+    Effect.gen(function*() {
+      const { url, upstream } = yield* Harness
+      upstream.reset()
+      for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+        const res = yield* post(`${url}/v1/messages`, minimal, { "content-type": type })
+        expect(res.status).toBe(400)
+        expect(errorOf(res.body).error.message).toContain("content-type must be application/json")
+      }
+      expect(upstream.requests.length).toBe(0)
+      const counted = yield* post(`${url}/v1/messages/count_tokens`, minimal, { "content-type": "application/json; charset=utf-8" })
+      expect(counted.status).toBe(200)
+    }))
+
   it.effect("invalid JSON → 400 naming the position; non-object and empty bodies too", () =>
     Effect.gen(function*() {
       const { url } = yield* Harness

@@ -205,6 +205,31 @@ describe.concurrent("makeNodeServer", () => {
     })
   })
 
+  it("a client that stops reading a response (but keeps its socket) is closed, so the stream ends", async () => {
+    let ended: "finished" | "closed" | undefined
+    const handler: Http.RequestListener = async (_req, res) => {
+      res.on("close", () => (ended ??= res.writableFinished ? "finished" : "closed"))
+      res.writeHead(200, { "content-type": "text/event-stream" })
+      const chunk = Buffer.alloc(64 * 1024, "x")
+      // Writes until the socket pushes back, then waits for a drain that never comes.
+      for (let i = 0; i < 10_000 && !res.destroyed; i++) {
+        if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve).once("close", resolve))
+      }
+      res.end()
+    }
+    await withServer({ headersTimeout: "1 second", bodyIdleTimeout: "1 second" }, handler, async ({ port }) => {
+      const socket = Net.connect(port, "127.0.0.1")
+      socket.pause() // never read
+      socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+      socket.on("error", () => undefined)
+      // The server side is what matters: its response is closed (so a proxied stream would end), not left waiting.
+      const until = Date.now() + 8_000
+      while (ended === undefined && Date.now() < until) await sleep(50)
+      socket.destroy()
+      expect(ended).toBe("closed")
+    })
+  })
+
   it("a body that stalls is closed after the body idle timeout", async () => {
     let sawEnd = false
     const handler: Http.RequestListener = async (req, res) => {

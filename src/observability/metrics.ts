@@ -140,7 +140,8 @@ export const observeProtection = (
 const cacheOutcomes = {
   hit: counter("ccproxy_cache_requests_total", "Response cache lookups by outcome", { outcome: "hit" }),
   miss: counter("ccproxy_cache_requests_total", "Response cache lookups by outcome", { outcome: "miss" }),
-  bypass: counter("ccproxy_cache_requests_total", "Response cache lookups by outcome", { outcome: "bypass" })
+  bypass: counter("ccproxy_cache_requests_total", "Response cache lookups by outcome", { outcome: "bypass" }),
+  shared: counter("ccproxy_cache_requests_total", "Response cache lookups by outcome", { outcome: "shared" })
 }
 
 type Counter = Metric.Counter<number>

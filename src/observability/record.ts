@@ -6,7 +6,8 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 
-export type CacheOutcome = "hit" | "miss" | "bypass"
+/** `shared`: answered by an identical request's upstream call already in flight (DEDUPE). */
+export type CacheOutcome = "hit" | "miss" | "bypass" | "shared"
 
 export interface RequestRecord {
   /** Epoch millis when the request reached the pipeline. */

@@ -123,11 +123,23 @@ export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, ne
           : Effect.succeed<ProxyReply>({ ...reply, events: storedStream(key, reply.events, reply.upstreamModel) }))
 
     /** The call, shared with identical requests in flight when DEDUPE is on. */
-    const shared = (key: string, request: ProxyRequest, streaming: boolean, call: Reply): Reply =>
-      settings.dedupe
-        ? Effect.flatMap(flights.run(`${key}:${streaming ? "stream" : "message"}`, call), (reply) =>
-          Effect.map(addresseeOf(request), (to) => readdress(reply, to)))
-        : call
+    /**
+     * The call, shared with identical requests in flight when DEDUPE is on. A request whose own call did not run
+     * (it joined another's) is recorded as `shared`, so the one upstream call is not billed once per member.
+     */
+    const shared = (key: string, request: ProxyRequest, streaming: boolean, call: Reply): Reply => {
+      if (!settings.dedupe) return call
+      let led = false
+      const leading = Effect.suspend(() => {
+        led = true
+        return call
+      })
+      return Effect.flatMap(flights.run(`${key}:${streaming ? "stream" : "message"}`, leading), (reply) =>
+        Effect.andThen(
+          led ? Effect.void : recordOutcome("shared"),
+          Effect.map(addresseeOf(request), (to) => readdress(reply, to))
+        ))
+    }
 
     const hit = (entry: CachedReply, request: ProxyRequest, streaming: boolean): Effect.Effect<ProxyReply | undefined> =>
       Effect.map(addresseeOf(request), (to): ProxyReply | undefined => {

@@ -174,8 +174,8 @@ const toRecord = (subject: Subject, outcome: Outcome, now: number, costOf: CostO
     cacheReadTokens: nullable(usage?.cache_read_input_tokens),
     cacheCreationTokens: nullable(usage?.cache_creation_input_tokens),
     reasoningTokens: nullable(usage?.output_tokens_details?.thinking_tokens),
-    // A cache hit cost the upstream nothing.
-    costUsd: subject.stats.cache === "hit"
+    // A cache hit, or an answer shared with an identical request's call, cost the upstream nothing more.
+    costUsd: subject.stats.cache === "hit" || subject.stats.cache === "shared"
       ? 0
       : usage === undefined || upstreamModel === null || subject.stats.upstream === null || costOf === undefined
       ? null

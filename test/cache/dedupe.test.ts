@@ -42,6 +42,10 @@ describe("single-flight over HTTP", () => {
         for (const answer of answers) expect(answer).toMatchObject({ text: "one two three", complete: true, stop: "end_turn" })
         expect(new Set(answers.map((a) => a.id)).size).toBe(5)
         yield* expectPermitsBack(yield* Harness)
+        // One upstream call is billed once: the four that joined it are recorded as shared, at no cost.
+        const { logs } = yield* Harness
+        yield* eventually(() => logs.filter((l) => l.msg === "request" && l.cache === "shared").length === 4)
+        expect(logs.filter((l) => l.msg === "request" && l.cache === "shared" && l.cost_usd === 0)).toHaveLength(4)
       }))
 
     it.effect("a client that joins late gets the events so far, then the live ones", () =>

@@ -5,7 +5,6 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as References from "effect/References"
 import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Cache from "./cache/cache.ts"
@@ -14,6 +13,7 @@ import { layerApp, layerNodeServer } from "./http/server.ts"
 import { Log } from "./log.ts"
 import { Metrics } from "./observability/metrics.ts"
 import { Prices } from "./observability/prices.ts"
+import { tracingLayer, tracingSink } from "./observability/tracing.ts"
 import { RequestSinks } from "./observability/record.ts"
 import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import * as Protection from "./protection/protection.ts"
@@ -32,7 +32,7 @@ export interface ProxyOptions<R = never> {
 }
 
 const logLayer = (options: ProxyOptions<any>) =>
-  options.log ?? Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Log.layer(config.logLevel)))
+  options.log ?? Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Log.layer(config.logLevel, config.logFile)))
 
 /** Every upstream 429, retried or not, reaches the adaptive rate limits. */
 const rateLimitSignal = Layer.effect(
@@ -51,7 +51,11 @@ export const proxyLayer = <R = never>(
     // One store for the cache stage and for the admin routes (/v1/cache/*).
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
       Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache))))),
-    Layer.provide(Layer.effect(RequestSinks, Effect.map(Effect.service(Metrics), (metrics) => [metrics]))),
+    Layer.provide(Layer.effect(
+      RequestSinks,
+      Effect.map(Effect.all([Effect.service(Metrics), Effect.service(ProxyConfig)]), ([metrics, config]) =>
+        config.tracing === undefined ? [metrics] : [metrics, tracingSink])
+    )),
     Layer.provide(Metrics.layer),
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
       Prices.layer({ upstreams: [{ name: config.provider, baseUrl: config.baseUrl }], settings: config.prices })))),
@@ -59,8 +63,8 @@ export const proxyLayer = <R = never>(
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Protection.layer(config.protection)))),
     Layer.provide(Tokenizer.layer),
     Layer.provide(logLayer(options)),
-    // No tracer spans per request and per upstream call: the request log line carries what we report.
-    Layer.provide(Layer.succeed(References.TracerEnabled, false))
+    // Without OTEL_EXPORTER_OTLP_ENDPOINT no spans at all: the request log line carries what we report.
+    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => tracingLayer(config.tracing))))
   )
 
 /** The base URL as it can be logged: no user info or query string, where some vendors take a key. */

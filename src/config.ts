@@ -15,6 +15,10 @@ import * as Fs from "node:fs"
 import { type CacheSettings, parseCacheSettings } from "./cache/settings.ts"
 import { CACHE_VARIABLES } from "./cache/variables.ts"
 import { detectProvider, type Provider } from "./convert/models.ts"
+import { type LogFileSettings, parseLogFile } from "./log-file.ts"
+import { LOG_FILE_VARIABLES } from "./log-variables.ts"
+import { parseTracing, type TracingSettings } from "./observability/tracing.ts"
+import { TRACING_VARIABLES } from "./observability/tracing-variables.ts"
 import { GUARDRAIL_VARIABLES } from "./guardrails/variables.ts"
 import { type InboundSettings, parseInboundSettings } from "./http/inbound-limit.ts"
 import { INBOUND_VARIABLES } from "./http/variables.ts"
@@ -64,6 +68,10 @@ export interface ProxyConfigShape {
   readonly prices: PricesSettings
   /** The response cache (CACHE, CACHE_TTL, CACHE_MAX_BYTES) and in-flight de-duplication (DEDUPE). */
   readonly cache: CacheSettings
+  /** OpenTelemetry traces over OTLP/HTTP; undefined: tracing off (no spans at all). */
+  readonly tracing?: TracingSettings | undefined
+  /** The log lines also go to this file, rotated by size. */
+  readonly logFile?: LogFileSettings | undefined
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -108,7 +116,9 @@ const VARIABLES = [
   ...PROTECTION_VARIABLES,
   ...INBOUND_VARIABLES,
   ...PRICES_VARIABLES,
-  ...CACHE_VARIABLES
+  ...CACHE_VARIABLES,
+  ...TRACING_VARIABLES,
+  ...LOG_FILE_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -213,7 +223,9 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     protection: parseProtection(raw),
     inbound: parseInboundSettings(raw),
     prices: parsePricesSettings(raw),
-    cache: parseCacheSettings(raw)
+    cache: parseCacheSettings(raw),
+    tracing: parseTracing(raw),
+    logFile: parseLogFile(raw)
   }
 }
 

@@ -5,8 +5,7 @@
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -14,6 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import { type CacheSettings, parseCacheSettings } from "./cache/settings.ts"
 import { CACHE_VARIABLES } from "./cache/variables.ts"
+import { ConfigInvalid, duration, integer } from "./config/env.ts"
 import { detectProvider, type Provider } from "./convert/models.ts"
 import { type LogFileSettings, parseLogFile } from "./log-file.ts"
 import { LOG_FILE_VARIABLES } from "./log-variables.ts"
@@ -88,12 +88,7 @@ const LOG_LEVELS: Record<string, LogLevel> = {
   off: "none"
 }
 
-/** A configuration problem, reported as one line naming the variable. */
-export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly variable: string; readonly problem: string }> {
-  override get message() {
-    return `${this.variable} ${this.problem}`
-  }
-}
+export { ConfigInvalid } from "./config/env.ts"
 
 const VARIABLES = [
   "OPENAI_API_KEY",
@@ -136,29 +131,6 @@ const rawEnv: Config.Config<RawEnv> = Config.all(
     return raw
   })
 )
-
-const parseDuration = (raw: RawEnv, name: Variable, fallback: Duration.Input): Duration.Duration => {
-  const text = raw[name]
-  if (text === undefined) return Duration.fromInputUnsafe(fallback)
-  // A bare number is seconds, as in the Python proxy; otherwise "30 seconds", "2 minutes", "500 millis".
-  const duration = /^\d+(\.\d+)?$/.test(text)
-    ? Duration.seconds(Number(text))
-    : Option.getOrUndefined(Duration.fromInput(text as Duration.Input))
-  if (duration === undefined || Duration.toMillis(duration) <= 0) {
-    throw new ConfigInvalid({ variable: name, problem: `must be a positive duration such as "30 seconds" (got "${text}")` })
-  }
-  return duration
-}
-
-const parseInt = (raw: RawEnv, name: Variable, fallback: number, min: number, max: number): number => {
-  const text = raw[name]
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigInvalid({ variable: name, problem: `must be an integer from ${min} to ${max} (got "${text}")` })
-  }
-  return value
-}
 
 const trimSlash = (url: string) => url.replace(/\/+$/, "")
 
@@ -208,13 +180,13 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     bigModel: raw.BIG_MODEL_NAME ?? "gpt-5-2025-08-07",
     smallModel: raw.SMALL_MODEL_NAME ?? "gpt-5-mini-2025-08-07",
     host: raw.HOST ?? "127.0.0.1",
-    port: parseInt(raw, "PORT", 11434, 0, 65535),
+    port: integer(raw, "PORT", { fallback: 11434, min: 0, max: 65535 }),
     logLevel,
-    connectTimeout: parseDuration(raw, "UPSTREAM_CONNECT_TIMEOUT", "10 seconds"),
-    firstByteTimeout: parseDuration(raw, "UPSTREAM_FIRST_BYTE_TIMEOUT", "10 minutes"),
-    idleTimeout: parseDuration(raw, "UPSTREAM_IDLE_TIMEOUT", "5 minutes"),
-    pingInterval: parseDuration(raw, "PING_INTERVAL", "5 seconds"),
-    maxRetries: parseInt(raw, "UPSTREAM_MAX_RETRIES", 2, 0, 10),
+    connectTimeout: duration(raw, "UPSTREAM_CONNECT_TIMEOUT", { fallback: "10 seconds" }),
+    firstByteTimeout: duration(raw, "UPSTREAM_FIRST_BYTE_TIMEOUT", { fallback: "10 minutes" }),
+    idleTimeout: duration(raw, "UPSTREAM_IDLE_TIMEOUT", { fallback: "5 minutes" }),
+    pingInterval: duration(raw, "PING_INTERVAL", { fallback: "5 seconds" }),
+    maxRetries: integer(raw, "UPSTREAM_MAX_RETRIES", { fallback: 2, min: 0, max: 10 }),
     maxBodyBytes: 32 * 1024 * 1024,
     referer: raw.REFERER_URL ?? "http://localhost:11434/claude_proxy",
     appName: raw.APP_NAME ?? "CCProxy",

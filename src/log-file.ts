@@ -19,7 +19,7 @@
 import * as Fs from "node:fs"
 import * as FsP from "node:fs/promises"
 import * as Path from "node:path"
-import { ConfigInvalid } from "./config.ts"
+import { byteSize, ConfigInvalid, integer, type Raw, text } from "./config/env.ts"
 import type { LogFileVariable } from "./log-variables.ts"
 export { LOG_FILE_VARIABLES, type LogFileVariable } from "./log-variables.ts"
 
@@ -35,50 +35,6 @@ export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 export const DEFAULT_BACKUPS = 5
 /** Queued and not yet written, in characters; beyond it lines are dropped (and counted). */
 const MAX_QUEUED_CHARS = 64 * 1024 * 1024
-
-type Raw = Readonly<Record<string, string | undefined>>
-
-const text = (raw: Raw, name: LogFileVariable): string | undefined => {
-  const value = raw[name]?.trim()
-  return value === undefined || value === "" ? undefined : value
-}
-
-/** As CACHE_MAX_BYTES reads them: KB/MB/GB are decimal, KiB/MiB/GiB binary. */
-const UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  kb: 1000,
-  mb: 1000 ** 2,
-  gb: 1000 ** 3,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3
-}
-
-const size = (raw: Raw): number => {
-  const value = text(raw, "LOG_FILE_MAX_BYTES")
-  if (value === undefined) return DEFAULT_MAX_BYTES
-  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value)
-  const unit = match === null ? undefined : UNITS[match[2]!.toLowerCase()]
-  const bytes = match === null || unit === undefined ? Number.NaN : Math.floor(Number(match[1]) * unit)
-  if (!Number.isSafeInteger(bytes) || bytes < 1024) {
-    throw new ConfigInvalid({
-      variable: "LOG_FILE_MAX_BYTES",
-      problem: `must be a size of at least 1KiB, in bytes or with a unit such as "10MB" or "10MiB" (got "${value}")`
-    })
-  }
-  return bytes
-}
-
-const backups = (raw: Raw): number => {
-  const value = text(raw, "LOG_FILE_BACKUPS")
-  if (value === undefined) return DEFAULT_BACKUPS
-  const n = Number(value)
-  if (!/^\d+$/.test(value) || n > 100) {
-    throw new ConfigInvalid({ variable: "LOG_FILE_BACKUPS", problem: `must be a whole number from 0 to 100 (got "${value}")` })
-  }
-  return n
-}
 
 /** The file must be creatable (its directory exists and is writable) or, if it exists, a writable file. */
 const checkWritable = (name: LogFileVariable, file: string): void => {
@@ -106,7 +62,11 @@ export const parseLogFile = (raw: Raw): LogFileSettings | undefined => {
   if (file === undefined) return undefined
   const path = Path.resolve(file)
   checkWritable(name, path)
-  return { path, maxBytes: size(raw), backups: backups(raw) }
+  return {
+    path,
+    maxBytes: byteSize(raw, "LOG_FILE_MAX_BYTES", { fallback: DEFAULT_MAX_BYTES, min: 1024 }),
+    backups: integer(raw, "LOG_FILE_BACKUPS", { fallback: DEFAULT_BACKUPS, min: 0, max: 100 })
+  }
 }
 
 const ignoreMissing = (error: unknown) => {

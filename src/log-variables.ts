@@ -1,6 +1,6 @@
 /**
- * The log file's environment variable names. A module of its own, importing nothing, so the config module can list
- * them at load time while `log-file.ts` imports `ConfigInvalid` from it: the cycle then only meets at call time.
+ * The log file's environment variable names,
+ * alone in a module so the config module can list every variable without loading the feature.
  */
 export const LOG_FILE_VARIABLES = [
   /** Also write the JSON log lines to this file (stdout keeps them too). */

@@ -57,6 +57,8 @@ describe("configuration", () => {
   it("rejects bad values with one line naming the variable", () => {
     expect(problem({ PORT: "eighty" })).toBe("PORT must be an integer from 0 to 65535 (got \"eighty\")")
     expect(problem({ PORT: "70000" })).toMatch(/^PORT /)
+    expect(problem({ PORT: "8e3" })).toBe("PORT must be an integer from 0 to 65535 (got \"8e3\")")
+    expect(problem({ UPSTREAM_MAX_RETRIES: "0x2" })).toMatch(/^UPSTREAM_MAX_RETRIES must be an integer from 0 to 10/)
     expect(problem({ OPENAI_BASE_URL: "api.openai.com" })).toMatch(/^OPENAI_BASE_URL must be an http\(s\) URL/)
     expect(problem({ LOG_LEVEL: "loud" })).toMatch(/^LOG_LEVEL must be one of/)
     expect(problem({ UPSTREAM_IDLE_TIMEOUT: "soon" })).toMatch(/^UPSTREAM_IDLE_TIMEOUT must be a positive duration/)

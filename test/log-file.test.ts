@@ -187,7 +187,7 @@ describe("parseLogFile", () => {
     const dir = tempDir()
     const path = Path.join(dir, "a.log")
     expect(problem({ LOG_FILE: path, LOG_FILE_MAX_BYTES: "ten" })).toMatch(/^LOG_FILE_MAX_BYTES /)
-    expect(problem({ LOG_FILE: path, LOG_FILE_MAX_BYTES: "100" })).toMatch(/^LOG_FILE_MAX_BYTES .*at least 1KiB/)
+    expect(problem({ LOG_FILE: path, LOG_FILE_MAX_BYTES: "100" })).toMatch(/^LOG_FILE_MAX_BYTES .*at least 1024 bytes/)
     expect(problem({ LOG_FILE: path, LOG_FILE_MAX_BYTES: "5TB" })).toMatch(/^LOG_FILE_MAX_BYTES /)
     expect(problem({ LOG_FILE: path, LOG_FILE_MAX_BYTES: "10m" })).toMatch(/^LOG_FILE_MAX_BYTES /)
     expect(problem({ LOG_FILE: path, LOG_FILE_BACKUPS: "-1" })).toMatch(/^LOG_FILE_BACKUPS /)

@@ -2,9 +2,9 @@
  * The guardrails' configuration: structural limits and the secret guard, from environment variables. Parsed here,
  * next to what it configures, so the config module only has to pass the raw variables through.
  */
-import { ConfigInvalid } from "../config.ts"
+import { ConfigInvalid, integer, type Raw, text } from "../config/env.ts"
 import { DEFAULT_STRUCTURE_LIMITS, type StructureLimits } from "./structure.ts"
-import { type GuardrailVariable, LIMIT_VARIABLES, SECRET_GUARD_VARIABLE } from "./variables.ts"
+import { LIMIT_VARIABLES, SECRET_GUARD_VARIABLE } from "./variables.ts"
 
 export { GUARDRAIL_VARIABLES, type GuardrailVariable } from "./variables.ts"
 
@@ -33,33 +33,17 @@ const RANGES: Record<keyof StructureLimits, readonly [number, number]> = {
 
 const MODES: ReadonlySet<string> = new Set(["off", "redact", "block"])
 
-type Raw = Readonly<Record<string, string | undefined>>
-
-/** A set, non-blank value, trimmed; blank counts as unset, as in the rest of the config. */
-const read = (raw: Raw, name: GuardrailVariable): string | undefined => {
-  const text = raw[name]?.trim()
-  return text ? text : undefined
-}
-
 const parseLimit = (raw: Raw, field: keyof StructureLimits): number => {
-  const name = LIMIT_VARIABLES[field]
-  const text = read(raw, name)
-  if (text === undefined) return DEFAULT_STRUCTURE_LIMITS[field]
   const [min, max] = RANGES[field]
-  // Digits only, optionally grouped with `_` ("100_000"): `Number` alone would take "1e3", "0x10" and " ".
-  const value = /^\d+(_\d+)*$/.test(text) ? Number(text.replaceAll("_", "")) : Number.NaN
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigInvalid({ variable: name, problem: `must be an integer from ${min} to ${max} (got "${text}")` })
-  }
-  return value
+  return integer(raw, LIMIT_VARIABLES[field], { fallback: DEFAULT_STRUCTURE_LIMITS[field], min, max })
 }
 
 /** Pure: raw variables → settings; throws `ConfigInvalid` naming the first bad variable. */
 export const parseGuardrails = (raw: Raw): GuardrailSettings => {
-  const text = read(raw, SECRET_GUARD_VARIABLE)
-  const mode = text?.toLowerCase() ?? "off"
+  const value = text(raw, SECRET_GUARD_VARIABLE)
+  const mode = value?.toLowerCase() ?? "off"
   if (!MODES.has(mode)) {
-    throw new ConfigInvalid({ variable: SECRET_GUARD_VARIABLE, problem: `must be one of off, redact, block (got "${text}")` })
+    throw new ConfigInvalid({ variable: SECRET_GUARD_VARIABLE, problem: `must be one of off, redact, block (got "${value}")` })
   }
   return {
     limits: {

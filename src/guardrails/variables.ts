@@ -1,6 +1,6 @@
 /**
- * The guardrails' environment variable names. A module of its own, importing nothing, so the config module can
- * list them at load time while `settings.ts` imports `ConfigInvalid` from it: the cycle then only meets at call time.
+ * The guardrails' environment variable names,
+ * alone in a module so the config module can list every variable without loading the feature.
  */
 
 /** The variable behind each structural limit, named in every violation so an operator knows what to raise. */

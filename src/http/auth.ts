@@ -6,7 +6,7 @@
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Crypto from "node:crypto"
-import { ConfigInvalid } from "../config.ts"
+import { boolean, ConfigInvalid, type Raw } from "../config/env.ts"
 import { Unauthorized } from "../errors.ts"
 
 export { AUTH_VARIABLES } from "./variables.ts"
@@ -112,16 +112,8 @@ export const exposureProblem = (host: string, hasKeys: boolean, allowUnauthentic
     `ALLOW_UNAUTHENTICATED=true if something in front of the proxy authenticates`
 }
 
-const parseBoolean = (name: string, text: string | undefined): boolean => {
-  const value = text?.trim().toLowerCase()
-  if (value === undefined || value === "") return false
-  if (["true", "1", "yes", "on"].includes(value)) return true
-  if (["false", "0", "no", "off"].includes(value)) return false
-  throw new ConfigInvalid({ variable: name, problem: `must be true or false (got "${text}")` })
-}
-
 /** PROXY_API_KEYS is comma-separated; blanks around and between commas are ignored. */
-export const parseAuthSettings = (raw: Readonly<Record<string, string | undefined>>): AuthSettings => {
+export const parseAuthSettings = (raw: Raw): AuthSettings => {
   const text = raw.PROXY_API_KEYS ?? ""
   const keys = text.split(",").map((key) => key.trim()).filter((key) => key.length > 0)
   if (keys.length === 0 && text.trim() !== "") {
@@ -132,6 +124,6 @@ export const parseAuthSettings = (raw: Readonly<Record<string, string | undefine
   }
   return {
     apiKeys: keys.map((key) => Redacted.make(key)),
-    allowUnauthenticated: parseBoolean("ALLOW_UNAUTHENTICATED", raw.ALLOW_UNAUTHENTICATED)
+    allowUnauthenticated: boolean(raw, "ALLOW_UNAUTHENTICATED", false)
   }
 }

@@ -20,12 +20,18 @@ const decoder = new TextDecoder()
 const formatPath = (path: string): string =>
   path.replace(/\["([^"]*)"\]/g, ".$1").replace(/\[(\d+)\]/g, ".$1").replace(/^\./, "")
 
-/** A schema failure as one line, `field.path: problem`, the way Anthropic words validation errors. */
-export const describeSchemaError = (error: Schema.SchemaError): string => {
+/**
+ * A schema failure as one line, `field.path: problem`, the way Anthropic words validation errors. `showPath` spells
+ * the path (given as `["a"][0]`); by default as `a.0`.
+ */
+export const describeSchemaError = (
+  error: Error,
+  showPath: (path: string) => string = formatPath
+): string => {
   const lines = String(error.message).split("\n").map((line) => line.trim()).filter(Boolean)
   const at = lines.find((line) => line.startsWith("at "))
   const problem = lines.filter((line) => !line.startsWith("at ")).join("; ")
-  return at ? `${formatPath(at.slice(3))}: ${problem}` : problem
+  return at ? `${showPath(at.slice(3))}: ${problem}` : problem
 }
 
 /**

@@ -10,11 +10,10 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { ConfigInvalid } from "../config.ts"
+import { boolean, ConfigInvalid, integer, type Raw, text } from "../config/env.ts"
 import { RateLimited } from "../errors.ts"
 import { type AuthSettings, parseAuthSettings } from "./auth.ts"
 
-import { RATE_LIMIT_VARIABLES } from "./variables.ts"
 export { INBOUND_VARIABLES, RATE_LIMIT_VARIABLES } from "./variables.ts"
 
 export interface RateLimitSettings {
@@ -101,38 +100,25 @@ export const makeInboundLimit = (settings: RateLimitSettings | undefined, maxKey
   }
 }
 
-const parseCount = (name: string, text: string, min: number): number => {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > 1_000_000) {
-    throw new ConfigInvalid({ variable: name, problem: `must be an integer from ${min} to 1000000 (got "${text}")` })
-  }
-  return value
-}
+const MAX_RATE = 1_000_000
 
 /**
  * Off unless RATE_LIMIT_PER_MINUTE is set above 0. RATE_LIMIT_BURST defaults to the per-minute rate; with the
  * Python proxy's 60 and 30, a client gets 30 at once and 90 in its first minute, as it did there.
  * RATE_LIMIT_ENABLED=false (a Python `.env` may carry it next to the numbers) turns it off.
  */
-export const parseRateLimitSettings = (raw: Readonly<Record<string, string | undefined>>): RateLimitSettings | undefined => {
-  const text = (name: (typeof RATE_LIMIT_VARIABLES)[number]) => raw[name]?.trim() || undefined
-  const enabled = text("RATE_LIMIT_ENABLED")?.toLowerCase()
-  if (enabled !== undefined && !["true", "false", "1", "0", "yes", "no", "on", "off"].includes(enabled)) {
-    throw new ConfigInvalid({ variable: "RATE_LIMIT_ENABLED", problem: `must be true or false (got "${enabled}")` })
-  }
-  const perMinuteText = text("RATE_LIMIT_PER_MINUTE")
-  const burstText = text("RATE_LIMIT_BURST")
-  const perMinute = perMinuteText === undefined ? 0 : parseCount("RATE_LIMIT_PER_MINUTE", perMinuteText, 0)
-  const burst = burstText === undefined ? undefined : parseCount("RATE_LIMIT_BURST", burstText, 1)
-  if (burst !== undefined && perMinuteText === undefined) {
+export const parseRateLimitSettings = (raw: Raw): RateLimitSettings | undefined => {
+  const enabled = boolean(raw, "RATE_LIMIT_ENABLED", true)
+  const perMinute = integer(raw, "RATE_LIMIT_PER_MINUTE", { fallback: 0, min: 0, max: MAX_RATE })
+  if (text(raw, "RATE_LIMIT_BURST") !== undefined && text(raw, "RATE_LIMIT_PER_MINUTE") === undefined) {
     throw new ConfigInvalid({ variable: "RATE_LIMIT_BURST", problem: "needs RATE_LIMIT_PER_MINUTE, the sustained rate" })
   }
-  if (["false", "0", "no", "off"].includes(enabled ?? "") || perMinute === 0) return undefined
-  return { perMinute, burst: burst ?? perMinute }
+  const burst = integer(raw, "RATE_LIMIT_BURST", { fallback: perMinute, min: 1, max: MAX_RATE })
+  return !enabled || perMinute === 0 ? undefined : { perMinute, burst }
 }
 
 /** Everything the inbound side reads from the environment; throws `ConfigInvalid` naming the variable. */
-export const parseInboundSettings = (raw: Readonly<Record<string, string | undefined>>): InboundSettings => ({
+export const parseInboundSettings = (raw: Raw): InboundSettings => ({
   ...parseAuthSettings(raw),
   rateLimit: parseRateLimitSettings(raw)
 })

@@ -15,7 +15,8 @@
  */
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
-import { ConfigInvalid } from "../config.ts"
+import { ConfigInvalid, type Raw, text } from "../config/env.ts"
+import { describeSchemaError } from "../http/body.ts"
 import type { ModelPrice } from "./cost.ts"
 import { PRICES_FILE_VARIABLE } from "./prices-variables.ts"
 export { PRICES_VARIABLES, type PricesVariable } from "./prices-variables.ts"
@@ -42,17 +43,7 @@ const PricesFile = Schema.Record(Schema.String, FilePrice)
 
 const decodeFile = Schema.decodeUnknownSync(PricesFile)
 
-type Raw = Readonly<Record<string, string | undefined>>
-
 const invalid = (problem: string) => new ConfigInvalid({ variable: PRICES_FILE_VARIABLE, problem })
-
-/** A schema failure's first line and its `at ["key"]["field"]` line, as `at ["key"]["field"]: problem`. */
-const describe = (error: unknown): string => {
-  const lines = String(error instanceof Error ? error.message : error).split("\n").map((line) => line.trim()).filter(Boolean)
-  const at = lines.find((line) => line.startsWith("at "))
-  const problem = lines.filter((line) => !line.startsWith("at ")).join("; ")
-  return at === undefined ? problem : `${at}: ${problem}`
-}
 
 /** `" Ollama , Qwen3-Coder "` → `ollama,qwen3-coder`; undefined when a part is empty or there are two commas. */
 export const priceKey = (key: string): string | undefined => {
@@ -79,7 +70,8 @@ export const parsePricesJson = (json: unknown, file: string): ReadonlyMap<string
   try {
     decoded = decodeFile(json, { onExcessProperty: "error" })
   } catch (error) {
-    throw invalid(`has a bad price ${describe(error)} (${file}; prices are USD per million tokens)`)
+    const where = describeSchemaError(error as Error, (path) => `at ${path}`)
+    throw invalid(`has a bad price ${where} (${file}; prices are USD per million tokens)`)
   }
   const overrides = new Map<string, ModelPrice>()
   for (const [written, price] of Object.entries(decoded)) {
@@ -100,12 +92,12 @@ export const parsePricesJson = (json: unknown, file: string): ReadonlyMap<string
 
 /** Reads and checks PRICES_FILE when it is set; throws `ConfigInvalid` naming it on any problem. */
 export const parsePricesSettings = (raw: Raw): PricesSettings => {
-  const file = raw[PRICES_FILE_VARIABLE]?.trim()
-  if (file === undefined || file === "") return defaultPrices
-  const text = readText(file)
+  const file = text(raw, PRICES_FILE_VARIABLE)
+  if (file === undefined) return defaultPrices
+  const contents = readText(file)
   let json: unknown
   try {
-    json = JSON.parse(text)
+    json = JSON.parse(contents)
   } catch (error) {
     throw invalid(`is not valid JSON (${file}): ${(error as Error).message}`)
   }

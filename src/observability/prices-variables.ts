@@ -1,7 +1,6 @@
 /**
- * The prices' environment variable names. A module of its own, importing nothing, so the config module can list
- * them at load time while `prices-settings.ts` imports `ConfigInvalid` from it: the cycle then only meets at call
- * time.
+ * The prices' environment variable names,
+ * alone in a module so the config module can list every variable without loading the feature.
  */
 export const PRICES_FILE_VARIABLE = "PRICES_FILE"
 

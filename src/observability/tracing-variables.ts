@@ -1,7 +1,6 @@
 /**
- * The tracing environment variables: OpenTelemetry's own names, so a deployment configures the proxy as it does any
- * other service. A module of its own, importing nothing, so the config module can list them at load time while
- * `tracing.ts` imports `ConfigInvalid` from it: the cycle then only meets at call time.
+ * Tracing's environment variable names,
+ * alone in a module so the config module can list every variable without loading the feature.
  */
 export const TRACING_VARIABLES = [
   /** Base URL of an OTLP/HTTP receiver; traces go to `<base>/v1/traces`. Unset: no tracing at all. */

@@ -7,8 +7,7 @@
  * to start instead of limiting by a number nobody meant.
  */
 import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
-import { ConfigInvalid } from "../config.ts"
+import { duration, integer, type Raw, text } from "../config/env.ts"
 
 export interface ProtectionSettings {
   /** Requests in flight to one upstream at a time (MAX_CONCURRENT_UPSTREAM). */
@@ -43,52 +42,20 @@ export const defaultProtection: ProtectionSettings = {
   halfOpenRequests: 1
 }
 
-type Raw = Readonly<Record<string, string | undefined>>
-
-const text = (raw: Raw, name: ProtectionVariable): string | undefined => {
-  const value = raw[name]?.trim()
-  return value === undefined || value === "" ? undefined : value
-}
-
-const integer = (raw: Raw, name: ProtectionVariable, fallback: number, min: number): number => {
-  const value = text(raw, name)
-  if (value === undefined) return fallback
-  const n = Number(value)
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
-    throw new ConfigInvalid({ variable: name, problem: `must be a whole number of at least ${min} (got "${value}")` })
-  }
-  return n
-}
-
 /** A per-minute budget: unset, "0", "off" or "unlimited" mean no limit at all (and no cost on the hot path). */
 const budget = (raw: Raw, name: ProtectionVariable): number | undefined => {
   const value = text(raw, name)
   if (value === undefined || /^(0|off|none|unlimited)$/i.test(value)) return undefined
-  return integer(raw, name, 0, 1)
-}
-
-/** A bare number is seconds, as in the Python proxy; otherwise an Effect duration such as "30 seconds". */
-const duration = (raw: Raw, name: ProtectionVariable, fallback: Duration.Duration, allowZero: boolean): Duration.Duration => {
-  const value = text(raw, name)
-  if (value === undefined) return fallback
-  const parsed = /^\d+(\.\d+)?$/.test(value)
-    ? Duration.seconds(Number(value))
-    : Option.getOrUndefined(Duration.fromInput(value as Duration.Input))
-  const millis = parsed === undefined ? Number.NaN : Duration.toMillis(parsed)
-  if (parsed === undefined || !Number.isFinite(millis) || millis < 0 || (millis === 0 && !allowZero)) {
-    const kind = allowZero ? "a duration" : "a positive duration"
-    throw new ConfigInvalid({ variable: name, problem: `must be ${kind} such as "30 seconds" (got "${value}")` })
-  }
-  return parsed
+  return integer(raw, name, { fallback: 0, min: 1 })
 }
 
 /** Checks every protection variable; throws `ConfigInvalid` naming the first bad one. */
 export const parseProtection = (raw: Raw): ProtectionSettings => ({
-  maxConcurrent: integer(raw, "MAX_CONCURRENT_UPSTREAM", defaultProtection.maxConcurrent, 1),
-  queueTimeout: duration(raw, "QUEUE_TIMEOUT", defaultProtection.queueTimeout, true),
+  maxConcurrent: integer(raw, "MAX_CONCURRENT_UPSTREAM", { fallback: defaultProtection.maxConcurrent, min: 1 }),
+  queueTimeout: duration(raw, "QUEUE_TIMEOUT", { fallback: defaultProtection.queueTimeout, allowZero: true }),
   rpm: budget(raw, "UPSTREAM_RPM"),
   tpm: budget(raw, "UPSTREAM_TPM"),
-  failureThreshold: integer(raw, "CIRCUIT_BREAKER_FAILURE_THRESHOLD", defaultProtection.failureThreshold, 1),
-  recoveryTimeout: duration(raw, "CIRCUIT_BREAKER_RECOVERY_TIMEOUT", defaultProtection.recoveryTimeout, false),
-  halfOpenRequests: integer(raw, "CIRCUIT_BREAKER_HALF_OPEN_REQUESTS", defaultProtection.halfOpenRequests, 1)
+  failureThreshold: integer(raw, "CIRCUIT_BREAKER_FAILURE_THRESHOLD", { fallback: defaultProtection.failureThreshold, min: 1 }),
+  recoveryTimeout: duration(raw, "CIRCUIT_BREAKER_RECOVERY_TIMEOUT", { fallback: defaultProtection.recoveryTimeout }),
+  halfOpenRequests: integer(raw, "CIRCUIT_BREAKER_HALF_OPEN_REQUESTS", { fallback: defaultProtection.halfOpenRequests, min: 1 })
 })

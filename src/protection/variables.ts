@@ -1,6 +1,6 @@
 /**
- * The protections' environment variable names. A module of its own, importing nothing, so the config module can
- * list them at load time while `settings.ts` imports `ConfigInvalid` from it: the cycle then only meets at call time.
+ * The protections' environment variable names,
+ * alone in a module so the config module can list every variable without loading the feature.
  */
 export const PROTECTION_VARIABLES = [
   "MAX_CONCURRENT_UPSTREAM",

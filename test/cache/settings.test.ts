@@ -43,6 +43,7 @@ describe("parseCacheSettings", () => {
   it("refuses what nobody meant, naming the variable", () => {
     for (const [name, value] of [
       ["CACHE", "maybe"],
+      ["CACHE", "enabled"],
       ["DEDUPE", "sometimes"],
       ["CACHE_TTL", "0"],
       ["CACHE_TTL", "soon"],

@@ -90,13 +90,14 @@ const readJsonBody = <A>(
   check: JsonCheck | undefined
 ): Effect.Effect<DecodedBody<A>, InvalidRequest | RequestTooLarge> =>
   Effect.gen(function*() {
+    const declared = Number(request.headers["content-length"])
+    if (declared > maxBytes) return yield* new RequestTooLarge({ limitBytes: maxBytes })
+    const buffer = yield* readBytes(request, maxBytes)
+    // Checked after reading: answering before the body is read makes the server close the connection mid-upload.
     const contentType = request.headers["content-type"]
     if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
       return yield* new InvalidRequest({ message: `content-type must be application/json (got "${clip(contentType, 80)}")` })
     }
-    const declared = Number(request.headers["content-length"])
-    if (declared > maxBytes) return yield* new RequestTooLarge({ limitBytes: maxBytes })
-    const buffer = yield* readBytes(request, maxBytes)
     if (buffer.byteLength === 0) return yield* new InvalidRequest({ message: "Request body is empty; expected JSON" })
     let json: unknown
     try {

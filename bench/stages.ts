@@ -11,7 +11,9 @@
  * Each request runs as the HTTP edge runs it: in its own scope, the stream drained inside that scope, the scope
  * closed after (permits, tickets and the log line are released/written then).
  *
- * Variants: no stages; each stage alone; the default pipeline's protection stages together. The rate-limits stage
+ * Variants: no stages; each stage alone; the default pipeline's protection stages together. Alone, the breaker and
+ * the budgeted rate limits watch a stream themselves; behind the logging stage (as in the proxy) they read its
+ * observations instead (`stream-watch.ts`), so the last variant is the one that prices the default pipeline. The rate-limits stage
  * is left out of the pipeline when neither UPSTREAM_RPM nor UPSTREAM_TPM is set (cost 0); it is measured with both
  * set to budgets it never exhausts (1e9 requests, 1e12 tokens a minute), so every request takes the admission path
  * without waiting. The structural check (`checkStructure`, run on every parsed body before the schema decode) is

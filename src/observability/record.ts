@@ -5,6 +5,9 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type { ProxyError } from "../errors.ts"
+import type { Usage } from "../protocol/anthropic.ts"
 
 /** `shared`: answered by an identical request's upstream call already in flight (DEDUPE). */
 export type CacheOutcome = "hit" | "miss" | "bypass" | "shared"
@@ -52,14 +55,54 @@ export class RequestSinks extends Context.Service<RequestSinks, ReadonlyArray<Re
 
 /**
  * What inner parts of the pipeline learn about a request while it runs (the routed upstream, its retries, the
- * cache's verdict), written into one mutable object the logging stage gives each request and reads when it ends. Mutable on
- * purpose: it costs one allocation per request, where a Ref or a FiberRef would cost effects on the hot path.
+ * cache's verdict), written into one mutable object the logging stage gives each request and reads when it ends.
+ * Mutable on purpose: it costs one allocation per request, where a Ref or a FiberRef would cost effects on the hot
+ * path.
  */
 export interface RequestStatsShape {
   /** The upstream routing chose. */
   upstream: string | null
   retries: number
   cache: CacheOutcome | null
+  /**
+   * What the request's reply stream showed, written by the logging stage's observer (see `stream-watch.ts`);
+   * absent where that observer does not see the stream a stage returns (a de-duplicated call's own stream).
+   */
+  readonly seen?: StreamSeen | undefined
+}
+
+/** What a streamed reply has shown so far; `exit` is set when it has ended. */
+export interface StreamSeen {
+  usage: Partial<Usage> | undefined
+  stopReason: string | null | undefined
+  firstTokenAt: number | undefined
+  error: string | undefined
+  exit: Exit.Exit<unknown, ProxyError> | undefined
 }
 
 export class RequestStats extends Context.Service<RequestStats, RequestStatsShape>()("ccproxy/RequestStats") {}
+
+/**
+ * The same counters without the stream observations: for a call whose stream the request's observer does not see
+ * (a de-duplicated flight feeds several requests), so the stages inside it watch that stream themselves.
+ */
+export const withoutStream = (stats: RequestStatsShape): RequestStatsShape => ({
+  get upstream() {
+    return stats.upstream
+  },
+  set upstream(value) {
+    stats.upstream = value
+  },
+  get retries() {
+    return stats.retries
+  },
+  set retries(value) {
+    stats.retries = value
+  },
+  get cache() {
+    return stats.cache
+  },
+  set cache(value) {
+    stats.cache = value
+  }
+})

@@ -26,7 +26,7 @@ import type { CacheSettings } from "../cache/settings.ts"
 import { SingleFlight } from "../cache/single-flight.ts"
 import { ResponseCache } from "../cache/store.ts"
 import type { ProxyError } from "../errors.ts"
-import { type CacheOutcome, RequestStats } from "../observability/record.ts"
+import { type CacheOutcome, RequestStats, withoutStream } from "../observability/record.ts"
 import type { StreamEvent } from "../protocol/anthropic.ts"
 import { randomId } from "../util/ids.ts"
 import { currentConversion, messageReply, type ProxyReply, type ProxyRequest, type Stage, streamReply } from "./stage.ts"
@@ -130,9 +130,11 @@ export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, ne
     const shared = (key: string, request: ProxyRequest, streaming: boolean, call: Reply): Reply => {
       if (!settings.dedupe) return call
       let led = false
+      // The flight's stream is not the one this request's observer sees: the stages inside watch it themselves.
       const leading = Effect.suspend(() => {
         led = true
-        return call
+        return Effect.flatMap(Effect.serviceOption(RequestStats), (stats) =>
+          Option.isSome(stats) ? Effect.provideService(call, RequestStats, withoutStream(stats.value)) : call)
       })
       return Effect.flatMap(flights.run(`${key}:${streaming ? "stream" : "message"}`, leading), (reply) =>
         Effect.andThen(

@@ -5,7 +5,6 @@
  * dashboard's recent requests).
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -13,9 +12,10 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ProxyError, toAnthropicError } from "../errors.ts"
 import { streamClosed, streamOpened } from "../observability/metrics.ts"
-import { type RequestRecord, type RequestSinkShape, RequestSinks, RequestStats, type RequestStatsShape } from "../observability/record.ts"
+import { type RequestRecord, type RequestSinkShape, RequestSinks, RequestStats, type RequestStatsShape, type StreamSeen } from "../observability/record.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
 import type { ProxyReply, ProxyRequest, Stage } from "./stage.ts"
+import { emptySeen, watchStream } from "./stream-watch.ts"
 
 /** Prices a reply's usage; null when the model's price is unknown. */
 export type CostOf = (upstream: string, model: string, usage: Partial<Usage>) => number | null
@@ -28,6 +28,8 @@ interface Subject {
   readonly key: string | undefined
   readonly startedAt: number
   readonly stats: RequestStatsShape
+  /** The same object as `stats.seen`, never absent here. */
+  readonly seen: StreamSeen
 }
 
 interface Outcome {
@@ -39,34 +41,6 @@ interface Outcome {
   /** A bug of ours: the whole cause, for the log only (the client gets a plain internal error). */
   readonly defect?: string | undefined
   readonly stopReason?: string | null | undefined
-}
-
-/** What a stream has shown so far. */
-interface Seen {
-  usage?: Partial<Usage>
-  stop?: string | null
-  error?: string
-  firstTokenAt?: number
-}
-
-const observeEvents = (events: ReadonlyArray<StreamEvent>, seen: Seen, now: () => number) => {
-  for (const event of events) {
-    switch (event.type) {
-      case "message_start":
-        seen.usage = { ...event.message.usage }
-        break
-      case "content_block_delta":
-        seen.firstTokenAt ??= now()
-        break
-      case "message_delta":
-        seen.usage = { ...seen.usage, ...event.usage }
-        seen.stop = event.delta.stop_reason
-        break
-      case "error":
-        seen.error = `${event.error.type}: ${event.error.message}`
-        break
-    }
-  }
 }
 
 /** A typed failure as the client saw it (`type: message`); interruptions and defects as `fallback`. */
@@ -86,11 +60,7 @@ const streamFailureStatus = (exit: Exit.Failure<unknown, ProxyError>): number =>
 
 type Finish = (subject: Subject, outcome: Outcome) => Effect.Effect<void>
 
-/**
- * The stream, recorded when it ends with what it reported. A module-level function so the closures that live as
- * long as the stream capture only these arguments, never the request around them. One stage (not mapArray +
- * onExit): each stage costs every chunk a step and every open stream its closures.
- */
+/** The stream, watched into the request's stats and recorded when it ends with what it reported. */
 const observed = (
   events: Stream.Stream<StreamEvent, ProxyError>,
   subject: Subject,
@@ -98,30 +68,27 @@ const observed = (
   finish: Finish,
   claim: { started: boolean }
 ): Stream.Stream<StreamEvent, ProxyError> =>
-  Stream.transformPullBracket(events, (pull, _scope, streamScope) =>
-    Effect.clockWith((clock) => {
-      claim.started = true
-      const seen: Seen = {}
-      const now = () => clock.currentTimeMillisUnsafe()
-      const recordWhenDone = Scope.addFinalizerExit(streamScope, (exit) =>
-        Effect.andThen(streamClosed, () =>
-          finish(subject, {
-            status: Exit.isSuccess(exit) ? 200 : streamFailureStatus(exit),
-            upstreamModel,
-            usage: seen.usage,
-            firstTokenAt: seen.firstTokenAt,
-            stopReason: seen.stop,
-            error: seen.error ?? (Exit.isSuccess(exit) ? undefined : describeFailure(exit.cause, "stream interrupted")),
-            defect: Exit.isSuccess(exit) ? undefined : defectOf(exit.cause)
-          })))
-      return Effect.as(
-        Effect.andThen(streamOpened, recordWhenDone),
-        Effect.map(pull, (chunk) => {
-          observeEvents(chunk, seen, now)
-          return chunk
+  watchStream(
+    events,
+    subject.seen,
+    (seen) =>
+      Effect.andThen(streamClosed, () => {
+        const exit = seen.exit!
+        return finish(subject, {
+          status: Exit.isSuccess(exit) ? 200 : streamFailureStatus(exit),
+          upstreamModel,
+          usage: seen.usage,
+          firstTokenAt: seen.firstTokenAt,
+          stopReason: seen.stopReason,
+          error: seen.error ?? (Exit.isSuccess(exit) ? undefined : describeFailure(exit.cause, "stream interrupted")),
+          defect: Exit.isSuccess(exit) ? undefined : defectOf(exit.cause)
         })
-      )
-    }))
+      }),
+    Effect.suspend(() => {
+      claim.started = true
+      return streamOpened
+    })
+  )
 
 const settleFailure = (exit: Exit.Failure<ProxyReply, ProxyError>, subject: Subject, finish: Finish) => {
   const failure = Cause.findErrorOption(exit.cause)
@@ -134,19 +101,24 @@ const settleReply = (reply: ProxyReply, subject: Subject, finish: Finish): Effec
     // A stream whose client left before it was first pulled never runs its own finalizer: the request scope's end
     // records it then.
     const claim = { started: false }
-    const unstarted = Effect.addFinalizer(() =>
-      claim.started
-        ? Effect.void
-        : finish(subject, { status: 499, upstreamModel: reply.upstreamModel, error: "client left before the stream started" }))
+    // Scope.addFinalizer: Effect.addFinalizer would copy the fiber's services into the finalizer, per request.
+    const unstarted = Effect.flatMap(Effect.scope, (scope) =>
+      Scope.addFinalizer(
+        scope,
+        Effect.suspend(() =>
+          claim.started
+            ? Effect.void
+            : finish(subject, { status: 499, upstreamModel: reply.upstreamModel, error: "client left before the stream started" }))
+      ))
     return Effect.as(unstarted, { ...reply, events: observed(reply.events, subject, reply.upstreamModel, finish, claim) })
   }
-  return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+  return Effect.clockWith((clock) =>
     Effect.as(
       finish(subject, {
         status: 200,
         upstreamModel: reply.upstreamModel,
         usage: reply.message.usage,
-        firstTokenAt: now,
+        firstTokenAt: clock.currentTimeMillisUnsafe(),
         stopReason: reply.message.stop_reason
       }),
       reply
@@ -216,28 +188,37 @@ const logLine = (record: RequestRecord, defect: string | undefined) => {
 export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
   Effect.map(Effect.serviceOption(RequestSinks), (found) => {
     const sinks: ReadonlyArray<RequestSinkShape> = Option.getOrElse(found, () => [])
+    // Composed once: a forEach per request would cost its own steps for what is usually one sink.
+    const toSinks = sinks.reduce<((record: RequestRecord) => Effect.Effect<void>) | undefined>(
+      (before, sink) => before === undefined ? sink.record : (record) => Effect.andThen(before(record), sink.record(record)),
+      undefined
+    )
     const finish: Finish = (subject, outcome) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const record = toRecord(subject, outcome, now, costOf)
+      Effect.clockWith((clock) => {
+        const record = toRecord(subject, outcome, clock.currentTimeMillisUnsafe(), costOf)
         const logged = logLine(record, outcome.defect)
-        return sinks.length === 0 ? logged : Effect.andThen(logged, Effect.forEach(sinks, (sink) => sink.record(record), { discard: true }))
+        return toSinks === undefined ? logged : Effect.andThen(logged, toSinks(record))
       })
 
-    const start = (request: ProxyRequest, startedAt: number): Subject => ({
-      id: request.id,
-      model: request.body.model,
-      stream: request.body.stream === true,
-      key: request.client.keyFingerprint,
-      startedAt,
-      stats: { upstream: null, retries: 0, cache: null }
-    })
+    const start = (request: ProxyRequest, startedAt: number): Subject => {
+      const seen = emptySeen()
+      return {
+        id: request.id,
+        model: request.body.model,
+        stream: request.body.stream === true,
+        key: request.client.keyFingerprint,
+        startedAt,
+        stats: { upstream: null, retries: 0, cache: null, seen },
+        seen
+      }
+    }
 
     return {
       name: "logging",
       // The clock starts before the stages inside run: the core converts and serialises when it is called.
       wrap: (next) => (request) =>
-        Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
-          const subject = start(request, startedAt)
+        Effect.clockWith((clock) => {
+          const subject = start(request, clock.currentTimeMillisUnsafe())
           // onExit, not exit + flatMap: a client that hangs up interrupts the request, and that ending is logged too.
           return Effect.provideService(next(request), RequestStats, subject.stats).pipe(
             Effect.onExit((exit) => Exit.isFailure(exit) ? settleFailure(exit, subject, finish) : Effect.void),

@@ -11,25 +11,30 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import type { ProxyError } from "../errors.ts"
-import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
+import type { Usage } from "../protocol/anthropic.ts"
 import { rateLimitRejected } from "../observability/metrics.ts"
 import { UpstreamBreaker } from "../protection/breaker.ts"
 import { ConcurrencyLimiter } from "../protection/concurrency.ts"
 import { type Ticket, UpstreamRateLimits } from "../protection/rate-limits.ts"
-import { onStreamEnd, type ProxyReply, type Stage } from "./stage.ts"
+import type { ProxyReply, Stage } from "./stage.ts"
+import { emptySeen, watchStream, whenStreamEnds } from "./stream-watch.ts"
+import { RequestStats } from "../observability/record.ts"
+import * as Context from "effect/Context"
 
 export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(Effect.service(UpstreamBreaker), (circuits) => ({
   name: "breaker",
   wrap: (next) => (request) =>
-    Effect.flatMap(circuits.admit(request.upstream), (call) =>
-      next(request).pipe(
-        Effect.onExit((exit) =>
-          Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit)
-        ),
-        Effect.map((reply) => reply._tag === "Stream" ? { ...reply, events: onStreamEnd(reply.events, call.reportExit) } : reply)
-      ))
+    Effect.withFiber((fiber) => {
+      // A stream's ending comes from the logging stage's observer when it sees this stream, else from a watch here.
+      const observed = Context.getOrUndefined(fiber.context, RequestStats)?.seen
+      const seen = observed ?? emptySeen()
+      return Effect.flatMap(circuits.admit(request.upstream, () => seen.exit), (call) => {
+        const replied = Effect.onExit(next(request), (exit) =>
+          Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit))
+        return observed !== undefined ? replied : Effect.map(replied, (reply) =>
+          reply._tag === "Stream" ? { ...reply, events: watchStream(reply.events, seen, () => Effect.void) } : reply)
+      })
+    })
 }))
 
 export const limiter: Effect.Effect<Stage, never, ConcurrencyLimiter> = Effect.map(Effect.service(ConcurrencyLimiter), (permits) => ({
@@ -53,24 +58,6 @@ export const makeRateLimits = (unlimited: boolean): Effect.Effect<Stage, never, 
       ok ? limits.feedback(ticket.upstream, { _tag: "Success" }) : Effect.void
     )
 
-  /** The stream, settled with the usage its last message_delta reported when it ends. */
-  const settledStream = (events: Stream.Stream<StreamEvent, ProxyError>, ticket: Ticket) =>
-    // One stage that watches the usage and settles at the end, as the logging stage does.
-    Stream.transformPullBracket(events, (pull, _scope, streamScope) => {
-      let usage: Partial<Usage> | undefined
-      const settleAtEnd = Scope.addFinalizerExit(streamScope, (exit) => settle(ticket, usage, Exit.isSuccess(exit)))
-      return Effect.as(
-        settleAtEnd,
-        Effect.map(pull, (batch) => {
-          for (const event of batch) {
-            if (event.type === "message_start") usage = event.message.usage
-            else if (event.type === "message_delta") usage = { ...usage, ...event.usage }
-          }
-          return batch
-        })
-      )
-    })
-
   // Without budgets only a cool-down (an upstream 429's Retry-After) can hold a request back: no ticket to settle,
   // nothing to observe in the reply.
   if (unlimited) {
@@ -90,11 +77,9 @@ export const makeRateLimits = (unlimited: boolean): Effect.Effect<Stage, never, 
       Effect.flatMap(
         Effect.tapError(limits.acquire(request.upstream, request.estimatedTokens), () => rateLimitRejected(request.upstream)),
         (ticket) =>
-        Effect.map(next(request), (reply): ProxyReply =>
+        Effect.flatMap(next(request), (reply): Effect.Effect<ProxyReply, never, Scope.Scope> =>
           reply._tag === "Stream"
-            ? { ...reply, events: settledStream(reply.events, ticket) }
-            : reply).pipe(
-            Effect.tap((reply) => reply._tag === "Message" ? settle(ticket, reply.message.usage, true) : Effect.void)
-          ))
+            ? whenStreamEnds(reply, (seen) => settle(ticket, seen.usage, Exit.isSuccess(seen.exit)))
+            : Effect.as(settle(ticket, reply.message.usage, true), reply)))
   }
 })

@@ -70,8 +70,14 @@ export interface CircuitStatus {
 export interface UpstreamBreakerShape {
   /** Runs `effect` through the upstream's circuit: `Overloaded` at once if it is open, else one recorded outcome. */
   readonly protect: <A, E, R>(upstream: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Overloaded, R>
-  /** Admits one call for the current scope; its outcome is reported later (see `BreakerCall`). */
-  readonly admit: (upstream: string) => Effect.Effect<BreakerCall, Overloaded, Scope.Scope>
+  /**
+   * Admits one call for the current scope; its outcome is reported later (see `BreakerCall`), or when the scope
+   * closes: `endedWith`'s exit then (a stream's ending, observed elsewhere), else Ignored.
+   */
+  readonly admit: (
+    upstream: string,
+    endedWith?: () => Exit.Exit<unknown, unknown> | undefined
+  ) => Effect.Effect<BreakerCall, Overloaded, Scope.Scope>
   /** Every upstream's circuit (those named here and every one used so far), for GET /health. */
   readonly states: (names?: Iterable<string>) => Effect.Effect<ReadonlyArray<CircuitStatus>>
 }
@@ -155,18 +161,17 @@ export const make = (
     }
 
     /** The store's admission, or `undefined` when the store failed and the call runs unrecorded. */
-    const enter = (upstream: string): Effect.Effect<CircuitBreaker.Admission | undefined, Overloaded, Scope.Scope> =>
-      Effect.suspend(() => {
-        seen.add(upstream)
-        return store.admit(upstream)
-      }).pipe(
-        Effect.flatMap((admission) => {
+    const enter = (upstream: string): Effect.Effect<CircuitBreaker.Admission | undefined, Overloaded, Scope.Scope> => {
+      seen.add(upstream)
+      return Effect.matchEffect(store.admit(upstream), {
+        onFailure: (error) => refuse(upstream, error),
+        onSuccess: (admission) => {
           if (admission.transition === undefined) return Effect.succeed(admission)
           probeSuccesses.delete(upstream)
           return Effect.as(logTransition(admission.transition), admission)
-        }),
-        Effect.catch((error) => refuse(upstream, error))
-      )
+        }
+      })
+    }
 
     const record = (
       upstream: string,
@@ -213,7 +218,10 @@ export const make = (
 
     // Uninterruptible from admission to finalizer: an admission lost in between would leave a probe slot taken
     // for good in the memory store.
-    const admit = (upstream: string): Effect.Effect<BreakerCall, Overloaded, Scope.Scope> =>
+    const admit = (
+      upstream: string,
+      endedWith?: () => Exit.Exit<unknown, unknown> | undefined
+    ): Effect.Effect<BreakerCall, Overloaded, Scope.Scope> =>
       Effect.uninterruptible(
         Effect.flatMap(Effect.scope, (scope) =>
           Effect.flatMap(enter(upstream), (admission) => {
@@ -225,7 +233,12 @@ export const make = (
                 return record(upstream, admission, outcome)
               })
             const call: BreakerCall = { report, reportExit: (exit) => report(classify(exit)) }
-            return Effect.as(Scope.addFinalizer(scope, report("Ignored")), call)
+            // One finalizer: the outcome known when the scope closes (a stream's ending), else Ignored.
+            const atClose = Effect.suspend(() => {
+              const exit = endedWith?.()
+              return report(exit === undefined ? "Ignored" : classify(exit))
+            })
+            return Effect.as(Scope.addFinalizer(scope, atClose), call)
           }))
       )
 

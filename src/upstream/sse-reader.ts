@@ -57,7 +57,9 @@ export const readSse = (
 ): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, never, Scope.Scope> =>
   Effect.clockWith((clock) => {
     let claimed = false
-    const closeUnread = Effect.addFinalizer(() => Effect.sync(() => claimed || body.destroy()))
+    // Scope.addFinalizer, not Effect.addFinalizer: the latter captures the fiber's context and merges it back when
+    // it runs, a copy of every service map per request for a finalizer that needs none.
+    const closeUnread = Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Effect.sync(() => claimed || body.destroy())))
     return Effect.as(closeUnread, reader(body, options, () => clock.currentTimeMillisUnsafe(), () => (claimed = true)))
   })
 

@@ -29,7 +29,7 @@ import type { ProxyError } from "../errors.ts"
 import { type CacheOutcome, RequestStats, withoutStream } from "../observability/record.ts"
 import type { StreamEvent } from "../protocol/anthropic.ts"
 import { randomId } from "../util/ids.ts"
-import { currentConversion, messageReply, type ProxyReply, type ProxyRequest, type Stage, streamReply } from "./stage.ts"
+import { currentConversion, handOff, messageReply, type ProxyReply, type ProxyRequest, type Stage, streamReply } from "./stage.ts"
 
 export const CACHE_HEADER = "x-ccproxy-cache"
 
@@ -69,8 +69,8 @@ const readdress = (reply: ProxyReply, to: Addressee): ProxyReply => {
   }
 }
 
-const addresseeOf = (request: ProxyRequest): Effect.Effect<Addressee> =>
-  Effect.map(randomId("msg_"), (messageId) => ({ messageId, model: request.body.model }))
+/** Takes the client's model name, not the request: a continuation that kept the request would keep its body. */
+const addresseeOf = (model: string): Effect.Effect<Addressee> => Effect.map(randomId("msg_"), (messageId) => ({ messageId, model }))
 
 export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, never, ResponseCache | SingleFlight> =>
   Effect.gen(function*() {
@@ -129,6 +129,7 @@ export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, ne
      */
     const shared = (key: string, request: ProxyRequest, streaming: boolean, call: Reply): Reply => {
       if (!settings.dedupe) return call
+      const model = request.body.model
       let led = false
       // The flight's stream is not the one this request's observer sees: the stages inside watch it themselves.
       const leading = Effect.suspend(() => {
@@ -139,27 +140,30 @@ export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, ne
       return Effect.flatMap(flights.run(`${key}:${streaming ? "stream" : "message"}`, leading), (reply) =>
         Effect.andThen(
           led ? Effect.void : recordOutcome("shared"),
-          Effect.map(addresseeOf(request), (to) => readdress(reply, to))
+          Effect.map(addresseeOf(model), (to) => readdress(reply, to))
         ))
     }
 
-    const hit = (entry: CachedReply, request: ProxyRequest, streaming: boolean): Effect.Effect<ProxyReply | undefined> =>
-      Effect.map(addresseeOf(request), (to): ProxyReply | undefined => {
+    const hit = (entry: CachedReply, model: string, streaming: boolean): Effect.Effect<ProxyReply | undefined> =>
+      Effect.map(addresseeOf(model), (to): ProxyReply | undefined => {
         if (streaming) return streamReply(Stream.fromArray(replayEvents(entry, to)), entry.upstreamModel)
         const message = replayMessage(entry, to)
         return message === undefined ? undefined : messageReply(message, entry.upstreamModel)
       })
 
-    const cached = (next: (request: ProxyRequest) => Reply, request: ProxyRequest, key: string, streaming: boolean): Reply =>
-      Effect.flatMap(lookup(key), (entry) => {
-        const miss = Effect.andThen(
-          recordOutcome("miss"),
-          Effect.map(shared(key, request, streaming, storing(key, next(request))), (reply) => withHeader(reply, "miss"))
-        )
+    const cached = (next: (request: ProxyRequest) => Reply, request: ProxyRequest, key: string, streaming: boolean): Reply => {
+      const model = request.body.model
+      // The miss is built now (it hands the request on when it runs): the lookup's continuation keeps no request.
+      const miss = Effect.andThen(
+        recordOutcome("miss"),
+        Effect.map(shared(key, request, streaming, storing(key, Effect.suspend(handOff(next, request)))), (reply) => withHeader(reply, "miss"))
+      )
+      return Effect.flatMap(lookup(key), (entry) => {
         if (entry === undefined) return miss
-        return Effect.flatMap(hit(entry, request, streaming), (reply) =>
+        return Effect.flatMap(hit(entry, model, streaming), (reply) =>
           reply === undefined ? miss : Effect.as(recordOutcome("hit"), withHeader(reply, "hit")))
       })
+    }
 
     return {
       name: "cache",
@@ -171,7 +175,7 @@ export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, ne
         const asked = directive(request)
         if (asked === "bypass") {
           return settings.enabled
-            ? Effect.andThen(recordOutcome("bypass"), () => Effect.map(next(request), (reply) => withHeader(reply, "bypass")))
+            ? Effect.andThen(recordOutcome("bypass"), Effect.map(Effect.suspend(handOff(next, request)), (reply) => withHeader(reply, "bypass")))
             : next(request)
         }
         // Clients with different proxy keys never share an entry: one must not see another's answers.

@@ -13,7 +13,7 @@ import { findSecretsInRequest, redactSecretsInRequest, type SecretFinding } from
 import { makeSecretScanner } from "../guardrails/secrets.ts"
 import type { GuardrailSettings } from "../guardrails/settings.ts"
 import { SECRET_GUARD_VARIABLE } from "../guardrails/variables.ts"
-import type { Stage } from "./stage.ts"
+import { handOff, type Stage } from "./stage.ts"
 
 /** A refusal lists this many findings and counts the rest: enough to find them, short enough to read. */
 const LISTED = 3
@@ -50,10 +50,10 @@ export const makeGuardrails = (settings: GuardrailSettings, upstreamKey?: Redact
     wrap: (next) => (request) => {
       const { body, findings } = redactSecretsInRequest(request.body, scanner)
       if (findings.length === 0) return next(request)
-      return Effect.logInfo("secrets redacted", {
-        request_id: request.id,
-        redacted: findings.map((f) => `${f.kind} in ${f.where}`)
-      }).pipe(Effect.andThen(() => next({ ...request, body })))
+      return Effect.andThen(
+        Effect.logInfo("secrets redacted", { request_id: request.id, redacted: findings.map((f) => `${f.kind} in ${f.where}`) }),
+        handOff(next, { ...request, body })
+      )
     }
   }
 }

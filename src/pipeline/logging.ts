@@ -14,7 +14,7 @@ import { type ProxyError, toAnthropicError } from "../errors.ts"
 import { streamClosed, streamOpened } from "../observability/metrics.ts"
 import { type RequestRecord, type RequestSinkShape, RequestSinks, RequestStats, type RequestStatsShape, type StreamSeen } from "../observability/record.ts"
 import type { StreamEvent, Usage } from "../protocol/anthropic.ts"
-import type { ProxyReply, ProxyRequest, Stage } from "./stage.ts"
+import { type Handler, handOff, type ProxyReply, type ProxyRequest, type Stage } from "./stage.ts"
 import { emptySeen, watchStream } from "./stream-watch.ts"
 
 /** Prices a reply's usage; null when the model's price is unknown. */
@@ -26,7 +26,8 @@ interface Subject {
   readonly model: string
   readonly stream: boolean
   readonly key: string | undefined
-  readonly startedAt: number
+  /** Set when the request enters the stage. */
+  startedAt: number
   readonly stats: RequestStatsShape
   /** The same object as `stats.seen`, never absent here. */
   readonly seen: StreamSeen
@@ -184,6 +185,21 @@ const logLine = (record: RequestRecord, defect: string | undefined) => {
   return record.status >= 500 || record.error !== null ? Effect.logWarning("request", fields) : Effect.logInfo("request", fields)
 }
 
+/**
+ * The request, observed from the outside. Module-level, so the closures that live as long as the request (its
+ * `onExit`) cannot reach the request itself and its body (see `handOff`).
+ */
+const observe = (subject: Subject, handed: () => ReturnType<Handler>, finish: Finish): ReturnType<Handler> =>
+  Effect.clockWith((clock) => {
+    // The clock starts before the stages inside run: the core converts and serialises when it is called.
+    subject.startedAt = clock.currentTimeMillisUnsafe()
+    // onExit, not exit + flatMap: a client that hangs up interrupts the request, and that ending is logged too.
+    return Effect.provideService(Effect.suspend(handed), RequestStats, subject.stats).pipe(
+      Effect.onExit((exit) => Exit.isFailure(exit) ? settleFailure(exit, subject, finish) : Effect.void),
+      Effect.flatMap((reply) => settleReply(reply, subject, finish))
+    )
+  })
+
 /** The logging stage; `costOf` prices usage (absent: costs are unknown). Sinks come from `RequestSinks` if provided. */
 export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
   Effect.map(Effect.serviceOption(RequestSinks), (found) => {
@@ -200,14 +216,14 @@ export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
         return toSinks === undefined ? logged : Effect.andThen(logged, toSinks(record))
       })
 
-    const start = (request: ProxyRequest, startedAt: number): Subject => {
+    const start = (request: ProxyRequest): Subject => {
       const seen = emptySeen()
       return {
         id: request.id,
         model: request.body.model,
         stream: request.body.stream === true,
         key: request.client.keyFingerprint,
-        startedAt,
+        startedAt: 0,
         stats: { upstream: null, retries: 0, cache: null, seen },
         seen
       }
@@ -215,16 +231,7 @@ export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
 
     return {
       name: "logging",
-      // The clock starts before the stages inside run: the core converts and serialises when it is called.
-      wrap: (next) => (request) =>
-        Effect.clockWith((clock) => {
-          const subject = start(request, clock.currentTimeMillisUnsafe())
-          // onExit, not exit + flatMap: a client that hangs up interrupts the request, and that ending is logged too.
-          return Effect.provideService(next(request), RequestStats, subject.stats).pipe(
-            Effect.onExit((exit) => Exit.isFailure(exit) ? settleFailure(exit, subject, finish) : Effect.void),
-            Effect.flatMap((reply) => settleReply(reply, subject, finish))
-          )
-        })
+      wrap: (next) => (request) => observe(start(request), handOff(next, request), finish)
     }
   })
 

@@ -16,32 +16,41 @@ import { rateLimitRejected } from "../observability/metrics.ts"
 import { UpstreamBreaker } from "../protection/breaker.ts"
 import { ConcurrencyLimiter } from "../protection/concurrency.ts"
 import { type Ticket, UpstreamRateLimits } from "../protection/rate-limits.ts"
-import type { ProxyReply, Stage } from "./stage.ts"
+import { handOff, type Handler, type ProxyReply, type Stage } from "./stage.ts"
 import { emptySeen, watchStream, whenStreamEnds } from "./stream-watch.ts"
 import { RequestStats } from "../observability/record.ts"
 import * as Context from "effect/Context"
 
 export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(Effect.service(UpstreamBreaker), (circuits) => ({
   name: "breaker",
-  wrap: (next) => (request) =>
-    Effect.withFiber((fiber) => {
-      // A stream's ending comes from the logging stage's observer when it sees this stream, else from a watch here.
-      const observed = Context.getOrUndefined(fiber.context, RequestStats)?.seen
-      const seen = observed ?? emptySeen()
-      return Effect.flatMap(circuits.admit(request.upstream, () => seen.exit), (call) => {
-        const replied = Effect.onExit(next(request), (exit) =>
-          Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit))
-        return observed !== undefined ? replied : Effect.map(replied, (reply) =>
-          reply._tag === "Stream" ? { ...reply, events: watchStream(reply.events, seen, () => Effect.void) } : reply)
-      })
-    })
+  wrap: (next) => (request) => guarded(circuits, request.upstream, handOff(next, request))
 }))
+
+/**
+ * The call through the upstream's circuit. Module-level, so its closures cannot reach the request (see `handOff`).
+ * A stream's ending comes from the logging stage's observer when it sees this stream, else from a watch here.
+ */
+const guarded = (
+  circuits: UpstreamBreaker["Service"],
+  upstream: string,
+  handed: () => ReturnType<Handler>
+): ReturnType<Handler> =>
+  Effect.withFiber((fiber) => {
+    const observed = Context.getOrUndefined(fiber.context, RequestStats)?.seen
+    const seen = observed ?? emptySeen()
+    return Effect.flatMap(circuits.admit(upstream, () => seen.exit), (call) => {
+      const replied = Effect.onExit(handed(), (exit) =>
+        Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit))
+      return observed !== undefined ? replied : Effect.map(replied, (reply) =>
+        reply._tag === "Stream" ? { ...reply, events: watchStream(reply.events, seen, () => Effect.void) } : reply)
+    })
+  })
 
 export const limiter: Effect.Effect<Stage, never, ConcurrencyLimiter> = Effect.map(Effect.service(ConcurrencyLimiter), (permits) => ({
   name: "limiter",
   // `next` is called only once the permit is held: calling it runs the inner stages' synchronous work (the core
   // serialises the upstream body), which a queued request must not pay for, nor hold in memory while it waits.
-  wrap: (next) => (request) => Effect.flatMap(permits.acquire(request.upstream), () => next(request))
+  wrap: (next) => (request) => Effect.flatMap(permits.acquire(request.upstream), handOff(next, request))
 }))
 
 const tokensOf = (usage: Partial<Usage> | undefined): number | undefined =>
@@ -63,23 +72,28 @@ export const makeRateLimits = (unlimited: boolean): Effect.Effect<Stage, never, 
   if (unlimited) {
     return {
       name: "rate-limits",
-      wrap: (next) => (request) =>
-        Effect.flatMap(
-          Effect.tapError(limits.acquire(request.upstream, 0), () => rateLimitRejected(request.upstream)),
-          () => next(request)
+      wrap: (next) => (request) => {
+        const upstream = request.upstream
+        return Effect.flatMap(
+          Effect.tapError(limits.acquire(upstream, 0), () => rateLimitRejected(upstream)),
+          handOff(next, request)
         )
+      }
     }
   }
 
   return {
     name: "rate-limits",
-    wrap: (next) => (request) =>
-      Effect.flatMap(
-        Effect.tapError(limits.acquire(request.upstream, request.estimatedTokens), () => rateLimitRejected(request.upstream)),
+    wrap: (next) => (request) => {
+      const upstream = request.upstream
+      const handed = handOff(next, request)
+      return Effect.flatMap(
+        Effect.tapError(limits.acquire(upstream, request.estimatedTokens), () => rateLimitRejected(upstream)),
         (ticket) =>
-        Effect.flatMap(next(request), (reply): Effect.Effect<ProxyReply, never, Scope.Scope> =>
+        Effect.flatMap(handed(), (reply): Effect.Effect<ProxyReply, never, Scope.Scope> =>
           reply._tag === "Stream"
             ? whenStreamEnds(reply, (seen) => settle(ticket, seen.usage, Exit.isSuccess(seen.exit)))
             : Effect.as(settle(ticket, reply.message.usage, true), reply)))
+    }
   }
 })

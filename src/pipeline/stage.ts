@@ -94,6 +94,24 @@ export interface Stage {
  * Builds the handler: `compose([a, b], core)` runs a, then b, then core. With `traced`, each stage (and the core)
  * runs in a span named after it (`stage a`, `stage b`, `core`); without it, nothing is added to any handler.
  */
+/**
+ * `next(request)`, to be called later (after an effect: a permit, an admission, a service lookup) without the
+ * continuation keeping the request. The outer stages' frames (an `onExit`, a `provideService`) hold the effect tree
+ * they run until the reply comes back, so a continuation that captured the request would keep its body and its
+ * conversion (~125 KB for a Claude Code turn) alive while the upstream thinks, for the young-generation GC to copy
+ * again and again: on the bench that doubled the bytes each scavenge copies. The thunk hands the request on once;
+ * an effect tree is run once per request (to try again, a stage calls `next` again).
+ */
+export const handOff = (next: Handler, request: ProxyRequest): (() => ReturnType<Handler>) => {
+  let held: ProxyRequest | undefined = request
+  return () => {
+    const taken = held
+    held = undefined
+    if (taken === undefined) return Effect.die(new Error("a stage ran the same inner pipeline twice; call next(request) again instead"))
+    return next(taken)
+  }
+}
+
 export const compose = (stages: ReadonlyArray<Stage>, core: Handler, traced = false): Handler =>
   traced
     ? stages.reduceRight<Handler>((next, stage) => spanned(`stage ${stage.name}`, stage.wrap(next)), spanned("core", core))

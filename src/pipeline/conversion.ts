@@ -18,15 +18,20 @@ export const convert = (request: ProxyRequest, provider: Provider): Result.Resul
     (converted) => ({ ...converted, body: request.body, model: request.upstreamModel })
   )
 
-export const conversion: Effect.Effect<Stage, never, ProxyConfig> = Effect.map(ProxyConfig, (config) => ({
-  name: "conversion",
-  wrap: (next) => (request) => {
-    const converted = convert(request, config.provider)
-    if (Result.isFailure(converted)) return Effect.fail(converted.failure)
-    const handled = next({ ...request, conversion: converted.success })
-    const notes = converted.success.notes
-    return notes.length === 0
-      ? handled
-      : Effect.andThen(Effect.logDebug("conversion notes", { request_id: request.id, notes }), handled)
+export const conversion: Effect.Effect<Stage, never, ProxyConfig> = Effect.map(ProxyConfig, (config) => {
+  const debug = config.logLevel === "debug"
+  return {
+    name: "conversion",
+    wrap: (next) => (request) => {
+      const converted = convert(request, config.provider)
+      if (Result.isFailure(converted)) return Effect.fail(converted.failure)
+      const handled = next({ ...request, conversion: converted.success })
+      const notes = converted.success.notes
+      // Most Claude Code turns have notes (a billing header stripped, say): below LOG_LEVEL=debug not even the log
+      // call is built.
+      return notes.length === 0 || !debug
+        ? handled
+        : Effect.andThen(Effect.logDebug("conversion notes", { request_id: request.id, notes }), handled)
+    }
   }
-}))
+})

@@ -4,6 +4,7 @@
  * or serialising again.
  */
 import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
 import * as Result from "effect/Result"
 import { ProxyConfig } from "../config.ts"
 import type { Provider } from "../convert/models.ts"
@@ -18,8 +19,10 @@ export const convert = (request: ProxyRequest, provider: Provider): Result.Resul
     (converted) => ({ ...converted, body: request.body, model: request.upstreamModel })
   )
 
-export const conversion: Effect.Effect<Stage, never, ProxyConfig> = Effect.map(ProxyConfig, (config) => {
-  const debug = config.logLevel === "debug"
+export const conversion: Effect.Effect<Stage, never, ProxyConfig> = Effect.gen(function*() {
+  const config = yield* ProxyConfig
+  // The threshold of the logger the proxy is built with (LOG_LEVEL, or a library user's own).
+  const debug = yield* LogLevel.isEnabled("Debug")
   return {
     name: "conversion",
     wrap: (next) => (request) => {

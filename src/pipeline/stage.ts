@@ -82,7 +82,11 @@ export type ProxyReply =
     readonly headers?: Readonly<Record<string, string>>
   }
 
-/** Handles one request in its request scope. */
+/**
+ * Handles one request in its request scope. The effect it returns runs at most once (the default stages hand the
+ * request on and let it go, see `handOff`): a stage that wants another try calls `next(request)` again rather than
+ * re-running that effect.
+ */
 export type Handler = (request: ProxyRequest) => Effect.Effect<ProxyReply, ProxyError, Scope.Scope>
 
 export interface Stage {
@@ -90,10 +94,6 @@ export interface Stage {
   readonly wrap: (next: Handler) => Handler
 }
 
-/**
- * Builds the handler: `compose([a, b], core)` runs a, then b, then core. With `traced`, each stage (and the core)
- * runs in a span named after it (`stage a`, `stage b`, `core`); without it, nothing is added to any handler.
- */
 /**
  * `next(request)`, to be called later (after an effect: a permit, an admission, a service lookup) without the
  * continuation keeping the request. The outer stages' frames (an `onExit`, a `provideService`) hold the effect tree
@@ -112,6 +112,10 @@ export const handOff = (next: Handler, request: ProxyRequest): (() => ReturnType
   }
 }
 
+/**
+ * Builds the handler: `compose([a, b], core)` runs a, then b, then core. With `traced`, each stage (and the core)
+ * runs in a span named after it (`stage a`, `stage b`, `core`); without it, nothing is added to any handler.
+ */
 export const compose = (stages: ReadonlyArray<Stage>, core: Handler, traced = false): Handler =>
   traced
     ? stages.reduceRight<Handler>((next, stage) => spanned(`stage ${stage.name}`, stage.wrap(next)), spanned("core", core))

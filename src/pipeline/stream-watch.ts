@@ -4,6 +4,10 @@
  * breaker's outcome, the rate limits' real usage) read it there from a finalizer on the request scope instead of
  * wrapping the stream again. Each wrapper costs every chunk a pull through one more channel: 35 µs for a
  * 35-chunk stream in `bench/stages.ts`, more than the breaker's own work.
+ *
+ * What they read is the stream as the logging stage sees it: the one the client gets. The default stages between
+ * them pass events and failures through unchanged; a user stage placed there that turned an upstream failure into
+ * a normal end would hide it from the breaker too.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"

@@ -5,13 +5,13 @@
  * was not started.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Layer, Scope, Stream } from "effect"
 import { UpstreamFailure } from "../../src/errors.ts"
 import { type RequestRecord, RequestSinks, RequestStats, withoutStream } from "../../src/observability/record.ts"
 import { Log } from "../../src/log.ts"
 import { makeLogging } from "../../src/pipeline/logging.ts"
 import { breaker } from "../../src/pipeline/protection.ts"
-import { compose, type Handler, type ProxyReply, type ProxyRequest, type Stage, streamReply } from "../../src/pipeline/stage.ts"
+import { compose, handOff, type Handler, type ProxyReply, type ProxyRequest, type Stage, streamReply } from "../../src/pipeline/stage.ts"
 import { emptySeen, whenStreamEnds } from "../../src/pipeline/stream-watch.ts"
 import { UpstreamBreaker } from "../../src/protection/breaker.ts"
 import * as Protection from "../../src/protection/protection.ts"
@@ -127,4 +127,19 @@ describe("breaker stage", () => {
         expect((yield* circuits.states(["up"]))[0]?.circuit).toBe("open")
       }).pipe(Effect.provide(Layer.mergeAll(protection, sinks, quiet))))
   }
+})
+
+describe("handOff", () => {
+  it.effect("hands the request on once; running the same effect again dies instead of reaching the next stage twice", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const next: Handler = () => Effect.sync(() => calls++).pipe(Effect.as(streamReply(Stream.empty, "m")))
+      const handed = handOff(next, request)
+      const once = Effect.suspend(handed)
+      yield* Effect.scoped(once)
+      expect(calls).toBe(1)
+      const again = yield* Effect.exit(Effect.scoped(once))
+      expect(Exit.isFailure(again) && Cause.hasDies(again.cause)).toBe(true)
+      expect(calls).toBe(1)
+    }))
 })

@@ -45,7 +45,9 @@ export interface SingleFlightShape {
    */
   readonly run: (
     key: string,
-    call: Effect.Effect<ProxyReply, ProxyError, Scope.Scope>
+    call: Effect.Effect<ProxyReply, ProxyError, Scope.Scope>,
+    /** Called when this caller joins a flight already in the air: its own `call` will never run. */
+    onJoin?: () => void
   ) => Effect.Effect<ProxyReply, ProxyError, Scope.Scope>
   /** Calls in flight now (for tests and metrics). */
   readonly inFlight: Effect.Effect<number>
@@ -122,10 +124,17 @@ export const make = (options: SingleFlightOptions = {}): Effect.Effect<SingleFli
         Effect.asVoid
       )
 
-    const enter = (key: string, call: Effect.Effect<ProxyReply, ProxyError, Scope.Scope>): Effect.Effect<Member> =>
+    const enter = (
+      key: string,
+      call: Effect.Effect<ProxyReply, ProxyError, Scope.Scope>,
+      onJoin: (() => void) | undefined
+    ): Effect.Effect<Member> =>
       Effect.suspend(() => {
         const current = flights.get(key)
-        if (current !== undefined && !current.settled && current.events.joinable) return Effect.succeed(admit(current))
+        if (current !== undefined && !current.settled && current.events.joinable) {
+          onJoin?.()
+          return Effect.succeed(admit(current))
+        }
         const flight: Flight = {
           key,
           head: Deferred.makeUnsafe<Head, ProxyError>(),
@@ -159,7 +168,7 @@ export const make = (options: SingleFlightOptions = {}): Effect.Effect<SingleFli
     return {
       // Entering is uninterruptible (acquireRelease), so a request cannot start a flight and vanish before its
       // fiber is forked and its departure registered.
-      run: (key, call) => Effect.flatMap(Effect.acquireRelease(enter(key, call), leave), reply),
+      run: (key, call, onJoin) => Effect.flatMap(Effect.acquireRelease(enter(key, call, onJoin), leave), reply),
       inFlight: Effect.sync(() => flights.size)
     }
   })

@@ -131,13 +131,25 @@ export const makeCacheStage = (settings: CacheSettings): Effect.Effect<Stage, ne
       if (!settings.dedupe) return call
       const model = request.body.model
       let led = false
+      // Boxed, and let go once it runs or the request joins another's call: the call holds the request (through
+      // `handOff`), which must not stay reachable from this closure while a joiner waits for the shared answer.
+      let pending: Reply | undefined = call
+      const take = () => {
+        const taken = pending
+        pending = undefined
+        return taken ?? Effect.die(new Error("a de-duplicated call was started twice"))
+      }
       // The flight's stream is not the one this request's observer sees: the stages inside watch it themselves.
       const leading = Effect.suspend(() => {
         led = true
+        const own = take()
         return Effect.flatMap(Effect.serviceOption(RequestStats), (stats) =>
-          Option.isSome(stats) ? Effect.provideService(call, RequestStats, withoutStream(stats.value)) : call)
+          Option.isSome(stats) ? Effect.provideService(own, RequestStats, withoutStream(stats.value)) : own)
       })
-      return Effect.flatMap(flights.run(`${key}:${streaming ? "stream" : "message"}`, leading), (reply) =>
+      const joined = () => {
+        pending = undefined
+      }
+      return Effect.flatMap(flights.run(`${key}:${streaming ? "stream" : "message"}`, leading, joined), (reply) =>
         Effect.andThen(
           led ? Effect.void : recordOutcome("shared"),
           Effect.map(addresseeOf(model), (to) => readdress(reply, to))

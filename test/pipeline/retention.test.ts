@@ -45,6 +45,17 @@ const stages = [
   { stage: probe("conversion"), after: "conversion" }
 ]
 
+const slowCompletion = () => ({
+  name: "slow",
+  response: { status: 200, headers: { "content-type": "application/json" }, chunks: [{ delayMs: 800, text: completion }] }
+}) as never
+
+const post = (url: string) =>
+  Effect.promise(() =>
+    fetch(`${url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" }, body }).then((r) => r.status))
+
+const pause = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
 describe("retention", () => {
   layer(harness({ UPSTREAM_MAX_RETRIES: "0" }, { stages }), { excludeTestServices: true })("every default stage", (it) => {
     it.effect("the body and its conversion can be collected while the upstream answers", () =>
@@ -63,6 +74,24 @@ describe("retention", () => {
         gc()
         expect(watched.map((ref) => ref.deref() === undefined)).toEqual([true, true])
         expect(yield* Fiber.join(reply)).toBe(200)
+      }))
+  })
+
+  layer(harness({ UPSTREAM_MAX_RETRIES: "0", CACHE: "on" }, { stages }), { excludeTestServices: true })("CACHE=on", (it) => {
+    it.effect("a request that joins another's call in flight does not keep its own body either", () =>
+      Effect.gen(function*() {
+        const { url, upstream } = yield* Harness
+        upstream.enqueue(slowCompletion())
+        watched.length = 0
+        const first = yield* Effect.forkChild(post(url))
+        yield* pause(150)
+        const second = yield* Effect.forkChild(post(url))
+        yield* pause(250)
+        expect(watched).toHaveLength(4)
+        gc()
+        expect(watched.map((ref) => ref.deref() === undefined)).toEqual([true, true, true, true])
+        expect([yield* Fiber.join(first), yield* Fiber.join(second)]).toEqual([200, 200])
+        expect(upstream.requests).toHaveLength(1)
       }))
   })
 })

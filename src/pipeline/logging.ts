@@ -28,9 +28,8 @@ interface Subject {
   readonly key: string | undefined
   /** Set when the request enters the stage. */
   startedAt: number
-  readonly stats: RequestStatsShape
-  /** The same object as `stats.seen`, never absent here. */
-  readonly seen: StreamSeen
+  /** Its `seen` is always there: this stage is the observer. */
+  readonly stats: RequestStatsShape & { readonly seen: StreamSeen }
 }
 
 interface Outcome {
@@ -71,7 +70,7 @@ const observed = (
 ): Stream.Stream<StreamEvent, ProxyError> =>
   watchStream(
     events,
-    subject.seen,
+    subject.stats.seen,
     (seen) =>
       Effect.andThen(streamClosed, () => {
         const exit = seen.exit!
@@ -216,18 +215,14 @@ export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
         return toSinks === undefined ? logged : Effect.andThen(logged, toSinks(record))
       })
 
-    const start = (request: ProxyRequest): Subject => {
-      const seen = emptySeen()
-      return {
-        id: request.id,
-        model: request.body.model,
-        stream: request.body.stream === true,
-        key: request.client.keyFingerprint,
-        startedAt: 0,
-        stats: { upstream: null, retries: 0, cache: null, seen },
-        seen
-      }
-    }
+    const start = (request: ProxyRequest): Subject => ({
+      id: request.id,
+      model: request.body.model,
+      stream: request.body.stream === true,
+      key: request.client.keyFingerprint,
+      startedAt: 0,
+      stats: { upstream: null, retries: 0, cache: null, seen: emptySeen() }
+    })
 
     return {
       name: "logging",

@@ -17,9 +17,7 @@ import { UpstreamBreaker } from "../protection/breaker.ts"
 import { ConcurrencyLimiter } from "../protection/concurrency.ts"
 import { type Ticket, UpstreamRateLimits } from "../protection/rate-limits.ts"
 import { handOff, type Handler, type ProxyReply, type Stage } from "./stage.ts"
-import { emptySeen, watchStream, whenStreamEnds } from "./stream-watch.ts"
-import { RequestStats } from "../observability/record.ts"
-import * as Context from "effect/Context"
+import { observationsIn, watchedBy, whenStreamEnds } from "./stream-watch.ts"
 
 export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(Effect.service(UpstreamBreaker), (circuits) => ({
   name: "breaker",
@@ -28,7 +26,7 @@ export const breaker: Effect.Effect<Stage, never, UpstreamBreaker> = Effect.map(
 
 /**
  * The call through the upstream's circuit. Module-level, so its closures cannot reach the request (see `handOff`).
- * A stream's ending comes from the logging stage's observer when it sees this stream, else from a watch here.
+ * A stream's outcome is read when the request scope closes (the admission's finalizer), from `stream-watch.ts`.
  */
 const guarded = (
   circuits: UpstreamBreaker["Service"],
@@ -36,14 +34,12 @@ const guarded = (
   handed: () => ReturnType<Handler>
 ): ReturnType<Handler> =>
   Effect.withFiber((fiber) => {
-    const observed = Context.getOrUndefined(fiber.context, RequestStats)?.seen
-    const seen = observed ?? emptySeen()
-    return Effect.flatMap(circuits.admit(upstream, () => seen.exit), (call) => {
-      const replied = Effect.onExit(handed(), (exit) =>
-        Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit))
-      return observed !== undefined ? replied : Effect.map(replied, (reply) =>
-        reply._tag === "Stream" ? { ...reply, events: watchStream(reply.events, seen, () => Effect.void) } : reply)
-    })
+    const observations = observationsIn(fiber.context)
+    return Effect.flatMap(circuits.admit(upstream, () => observations.seen.exit), (call) =>
+      Effect.onExit(handed(), (exit) =>
+        Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit)).pipe(
+          Effect.map((reply) => watchedBy(reply, observations))
+        ))
   })
 
 export const limiter: Effect.Effect<Stage, never, ConcurrencyLimiter> = Effect.map(Effect.service(ConcurrencyLimiter), (permits) => ({

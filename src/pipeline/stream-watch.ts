@@ -9,9 +9,9 @@
  * them pass events and failures through unchanged; a user stage placed there that turned an upstream failure into
  * a normal end would hide it from the breaker too.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ProxyError } from "../errors.ts"
@@ -75,23 +75,40 @@ export const watchStream = (
     }))
 
 /**
- * Runs `f` with what a streamed reply showed, once it has ended; never for a stream that was not started. Reads the
- * logging stage's observations when it is in the pipeline (a finalizer on the request scope, which closes after the
- * stream's), else watches the stream itself.
+ * Where a stage inside the logging stage reads how this request's stream went: the logging stage's observations
+ * when it watches the stream (`observed`), else a fresh record that `watchedBy` fills.
+ */
+export interface Observations {
+  readonly seen: StreamSeen
+  readonly observed: boolean
+}
+
+export const observationsIn = (context: Context.Context<never>): Observations => {
+  const seen = Context.getOrUndefined(context, RequestStats)?.seen
+  return seen === undefined ? { seen: emptySeen(), observed: false } : { seen, observed: true }
+}
+
+/** The reply, with its stream watched into `observations` unless the logging stage already does. */
+export const watchedBy = (reply: ProxyReply, observations: Observations): ProxyReply =>
+  observations.observed || reply._tag !== "Stream"
+    ? reply
+    : { ...reply, events: watchStream(reply.events, observations.seen, () => Effect.void) }
+
+/**
+ * Runs `f` with what a streamed reply showed, from a finalizer on the request scope (which closes after the
+ * stream's own scope, so the ending is known by then); never for a stream that was not started.
  */
 export const whenStreamEnds = (
   reply: Extract<ProxyReply, { _tag: "Stream" }>,
   f: (seen: StreamSeen & { readonly exit: Exit.Exit<unknown, ProxyError> }) => Effect.Effect<void>
 ): Effect.Effect<ProxyReply, never, Scope.Scope> =>
-  Effect.flatMap(Effect.serviceOption(RequestStats), (stats) => {
-    const seen = Option.isSome(stats) ? stats.value.seen : undefined
-    if (seen === undefined) {
-      return Effect.succeed({ ...reply, events: watchStream(reply.events, emptySeen(), (ended) => f(ended as Ended)) })
-    }
+  Effect.withFiber((fiber) => {
+    const observations = observationsIn(fiber.context)
+    const seen = observations.seen
     return Effect.flatMap(Effect.scope, (scope) =>
       Effect.as(
         Scope.addFinalizer(scope, Effect.suspend(() => (seen.exit === undefined ? Effect.void : f(seen as Ended)))),
-        reply
+        watchedBy(reply, observations)
       ))
   })
 

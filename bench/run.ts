@@ -17,6 +17,7 @@
  * BENCH_TTFB_SAMPLES (21), BENCH_LOG_LEVEL (the proxy's LOG_LEVEL, default info as with `npm start`),
  * BENCH_CONCURRENT_STREAMS (256), BENCH_CONCURRENT_SECONDS (10), BENCH_STORM_SECONDS (15),
  * BENCH_STAGES_ITERATIONS (1000), BENCH_STAGES_ROUNDS (9).
+ * BENCH_ONLY=concurrency|storm|stages runs just that case and prints its log lines (no table, nothing written).
  */
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -451,7 +452,7 @@ const measureStorm = async (upstreamPort: number, upstream: Child, body: string)
         `${c.otherStatus} other, ${c.brokenStreams} broken, ${c.connectionErrors} conn errors, ${c.cutAtEnd} cut at the end; ` +
         `upstream: ${result.upstream.requests} requests, ${result.upstream.rateLimited} × 429, last ${result.lastSeconds} s: ` +
         `${result.upstream.lastRequests} requests, ${result.upstream.lastRateLimited} × 429; timeline ${JSON.stringify(result.upstream.timeline)}` +
-        (result.effectiveRpm.length ? `; effective RPM ${JSON.stringify(result.effectiveRpm.at(-1))}` : "")
+        (result.effectiveRpm.length ? `; effective RPM ${JSON.stringify(result.effectiveRpm.filter((_, i) => i % 2 === 0))}` : "")
     )
     return result
   } finally {
@@ -515,8 +516,19 @@ const gitInfo = () => {
   }
 }
 
+/** One protection case alone, for working on it: its own log lines are the result. */
+const only = async (name: string) => {
+  const bodies = loadBodies(ROOT)
+  if (name === "stages") return void (await measureStages())
+  const upstream = await startUpstream()
+  if (name === "storm") return void (await measureStorm(upstream.port, upstream.child, bodies.firstTurn))
+  if (name === "concurrency") return void (await measureConcurrency(upstream.port, upstream.child, bodies.firstTurn))
+  throw new Error(`BENCH_ONLY must be concurrency, storm or stages (got "${name}")`)
+}
+
 const main = async () => {
   say(`settings ${JSON.stringify(SETTINGS)}`)
+  if (process.env.BENCH_ONLY) return only(process.env.BENCH_ONLY)
   const bodies = loadBodies(ROOT)
   const upstream = await startUpstream()
   const baseline = await startBaseline(upstream.port)

@@ -2,7 +2,6 @@
  * The proxy as layers. `proxyLayer` is everything but the socket and the config, so the CLI, tests and library
  * users each bring their own server (a port, port 0, a test server) and their own upstream (live or replayed).
  */
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as HttpRouter from "effect/http/HttpRouter"
@@ -11,14 +10,14 @@ import * as Cache from "./cache/cache.ts"
 import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
 import { layerApp, layerNodeServer } from "./http/server.ts"
 import { Log } from "./log.ts"
-import { Metrics } from "./observability/metrics.ts"
+import { Metrics, rateLimitRejected } from "./observability/metrics.ts"
 import { Prices } from "./observability/prices.ts"
 import { tracingLayer, tracingSink } from "./observability/tracing.ts"
 import { RequestSinks } from "./observability/record.ts"
 import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import * as Protection from "./protection/protection.ts"
 import { Tokenizer } from "./tokens.ts"
-import { RateLimitSignal, Upstream } from "./upstream/Upstream.ts"
+import { RateLimitGate, Upstream } from "./upstream/Upstream.ts"
 
 export interface ProxyOptions<R = never> {
   /** Extra stages, each placed before/after a named stage (default: just before the core). */
@@ -34,11 +33,13 @@ export interface ProxyOptions<R = never> {
 const logLayer = (options: ProxyOptions<any>) =>
   options.log ?? Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Log.layer(config.logLevel, config.logFile)))
 
-/** Every upstream 429, retried or not, reaches the adaptive rate limits. */
-const rateLimitSignal = Layer.effect(
-  RateLimitSignal,
-  Effect.map(Effect.service(Protection.UpstreamRateLimits), (limits) => (upstream: string, retryAfter: Duration.Duration | undefined) =>
-    limits.feedback(upstream, { _tag: "RateLimited", retryAfter }))
+/** Every upstream 429, retried or not, reaches the adaptive rate limits, and every retry passes through them. */
+const rateLimitGate = Layer.effect(
+  RateLimitGate,
+  Effect.map(Effect.service(Protection.UpstreamRateLimits), (limits): RateLimitGate => ({
+    rateLimited: (upstream, retryAfter) => limits.feedback(upstream, { _tag: "RateLimited", retryAfter }),
+    beforeRetry: (upstream) => Effect.asVoid(Effect.tapError(limits.acquire(upstream, 0), () => rateLimitRejected(upstream)))
+  }))
 )
 
 /** The whole proxy, waiting for an HttpServer, a ProxyConfig and what the user's stages need. */
@@ -47,7 +48,7 @@ export const proxyLayer = <R = never>(
 ): Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig | R> =>
   layerApp(options.routes).pipe(
     Layer.provide(Pipeline.layer(options.stages)),
-    Layer.provide((options.upstream ?? Upstream.layerLive).pipe(Layer.provide(rateLimitSignal))),
+    Layer.provide((options.upstream ?? Upstream.layerLive).pipe(Layer.provide(rateLimitGate))),
     // One store for the cache stage and for the admin routes (/v1/cache/*).
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
       Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache))))),

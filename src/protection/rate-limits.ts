@@ -109,6 +109,8 @@ interface Lane {
   coolDownUntil: number
   /** Epoch millis before which another 429 does not lower the budgets again (see `rateLimited`). */
   lowerAgainAt: number
+  /** While the RPM budget is lowered: epoch millis of the next request's earliest departure (see `depart`). */
+  nextDeparture: number
 }
 
 class Admitted implements Ticket {
@@ -144,7 +146,7 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
     const laneOf = (upstream: string): Lane => {
       let lane = lanes.get(upstream)
       if (lane === undefined) {
-        lane = { rpm: settings.rpm, tpm: settings.tpm, successes: 0, coolDownUntil: 0, lowerAgainAt: 0 }
+        lane = { rpm: settings.rpm, tpm: settings.tpm, successes: 0, coolDownUntil: 0, lowerAgainAt: 0, nextDeparture: 0 }
         lanes.set(upstream, lane)
       }
       return lane
@@ -214,6 +216,21 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
         retryAfter: Duration.millis(r.delayMillis)
       })
 
+    /**
+     * When this request may go. While an upstream's RPM budget is lowered, requests to it also leave one at a time,
+     * 60 s / budget apart, in the order they were reserved. The upstream that just said 429 may count per second,
+     * and the bucket alone lets bursts through: the tokens it saved (up to a minute's worth), and reservations
+     * made after a ×1.1 growth, computed at the faster refill, landing next to earlier ones. In the bench's storm
+     * (600 RPM configured, an upstream that takes 5 a second, 16 clients) 6–7 % of the upstream's answers in the
+     * last 5 s were still 429s with the bucket alone; spaced, none were. Per process, even on a shared store.
+     */
+    const depart = (lane: Lane, earliest: number, deadline: number): number => {
+      if (lane.rpm === undefined || lane.rpm === settings.rpm) return earliest
+      const at = Math.max(earliest, lane.nextDeparture)
+      if (at <= deadline) lane.nextDeparture = at + 60_000 / lane.rpm
+      return at
+    }
+
     const admitSlowly = (upstream: string, lane: Lane, estimate: number): Effect.Effect<Ticket, RateLimited> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
@@ -222,14 +239,15 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
           if (lane.rpm === undefined && lane.tpm === undefined) return new Admitted(upstream, 0)
           const reservation = yield* reserve(upstream, lane, estimate)
           const now = yield* Clock.currentTimeMillis
-          if (now + reservation.delayMillis > deadline) {
+          const departure = depart(lane, now + reservation.delayMillis, deadline)
+          if (departure > deadline) {
             yield* release(upstream, reservation)
-            return yield* Effect.fail(overBudget(upstream, reservation))
+            return yield* Effect.fail(overBudget(upstream, { ...reservation, delayMillis: departure - now }))
           }
           // The wait is interruptible (a client hanging up); whatever ends it early gives the reservation back.
           const waited = yield* Effect.exit(restore(
             Effect.andThen(
-              reservation.delayMillis > 0 ? Effect.sleep(Duration.millis(reservation.delayMillis)) : Effect.void,
+              departure > now ? Effect.sleep(Duration.millis(departure - now)) : Effect.void,
               coolDown(upstream, lane, deadline)
             )
           ))

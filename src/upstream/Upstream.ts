@@ -106,17 +106,26 @@ const readText = (body: Readable): Effect.Effect<string, ProxyError> =>
 const LITERAL_CACHE_BYTES = 32 * 1024 * 1024
 
 /**
- * Hears of every 429 an attempt gets, even one that a retry then hides from the client, so the adaptive rate limits
- * learn from each (`app.ts` points it at them). A reference with a do-nothing default: the upstream works without.
+ * Where each attempt meets the adaptive rate limits (`app.ts` points it at them). Every 429 an attempt gets is
+ * reported, even one that a retry then hides from the client, so the limits learn from each; and every retry waits
+ * for the upstream's cool-down and is charged a request against its budget like a first attempt, or the retries of
+ * requests already admitted would go on hammering an upstream that just said 429 (in the bench's storm they were
+ * two thirds of what it got). A reference with a do-nothing default: the upstream works without.
  */
-export const RateLimitSignal = Context.Reference<
-  (upstream: string, retryAfter: Duration.Duration | undefined) => Effect.Effect<void>
->("ccproxy/RateLimitSignal", { defaultValue: () => () => Effect.void })
+export interface RateLimitGate {
+  readonly rateLimited: (upstream: string, retryAfter: Duration.Duration | undefined) => Effect.Effect<void>
+  /** Waits until another attempt may go; fails (429) when that is further away than the queue timeout. */
+  readonly beforeRetry: (upstream: string) => Effect.Effect<void, ProxyError>
+}
+
+export const RateLimitGate = Context.Reference<RateLimitGate>("ccproxy/RateLimitGate", {
+  defaultValue: () => ({ rateLimited: () => Effect.void, beforeRetry: () => Effect.void })
+})
 
 export const make = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const transport = yield* Transport
-  const onRateLimited = yield* RateLimitSignal
+  const gate = yield* RateLimitGate
   const upstreamName = config.provider
   const url = `${config.baseUrl}/chat/completions`
   const connectMillis = Duration.toMillis(config.connectTimeout)
@@ -154,16 +163,9 @@ export const make = Effect.gen(function*() {
       headers: request.stream ? streamHeaders : jsonHeaders,
       body: serializeChatRequest(request, literals)
     }
-    let attempts = 0
     const countRetry = Effect.flatMap(Effect.serviceOption(RequestStats), (stats) => {
       if (Option.isSome(stats)) stats.value.retries++
       return Effect.void
-    })
-    const once = Effect.suspend(() => {
-      const timed = Effect.flatMap(Clock.currentTimeMillis, (started) =>
-        Effect.onExit(attemptOnce, (exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => attemptFinished(upstreamName, now - started, attemptOutcome(exit)))))
-      return attempts++ > 0 ? Effect.andThen(countRetry, timed) : timed
     })
     // The current attempt's span, when tracing is on: it goes upstream as `traceparent` and gets the status.
     let span: Tracer.Span | undefined
@@ -184,9 +186,12 @@ export const make = Effect.gen(function*() {
         Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => answered?.body.destroy())))
       )
     })
-    const tried = once.pipe(
+    const timed = Effect.flatMap(Clock.currentTimeMillis, (started) =>
+      Effect.onExit(attemptOnce, (exit) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => attemptFinished(upstreamName, now - started, attemptOutcome(exit)))))
+    const tried = timed.pipe(
       Effect.tapError((error) =>
-        error._tag === "UpstreamFailure" && error.upstreamStatus === 429 ? onRateLimited(upstreamName, error.retryAfter) : Effect.void
+        error._tag === "UpstreamFailure" && error.upstreamStatus === 429 ? gate.rateLimited(upstreamName, error.retryAfter) : Effect.void
       ),
       Effect.timeoutOrElse({
         duration: config.firstByteTimeout,
@@ -199,7 +204,15 @@ export const make = Effect.gen(function*() {
         return tried
       })
       : tried
-    return Effect.retry(traceable, retryPolicy(config.maxRetries))
+    // A retry waits at the gate outside the attempt's first-byte timeout: queueing for the budget is not the
+    // upstream being slow.
+    let attempts = 0
+    return Effect.retry(
+      Effect.suspend(() =>
+        attempts++ === 0 ? traceable : Effect.andThen(Effect.andThen(countRetry, gate.beforeRetry(upstreamName)), traceable)
+      ),
+      retryPolicy(config.maxRetries)
+    )
   }
 
   /** A 2xx goes to `read`; anything else becomes the error it stands for. */

@@ -3,7 +3,7 @@
  * and adaptive to the upstream's 429s. All timing on the TestClock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer } from "effect"
 import { RateLimiter } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { RateLimited } from "../../src/errors.ts"
@@ -151,13 +151,41 @@ describe("UpstreamRateLimits: adaptive", () => {
       expect((yield* l.snapshot)[0]?.rpm).toEqual({ configured: 5, effective: 5 })
     }))
 
-  it.effect("a lowered budget applies at once: the bucket is cut down to it", () =>
+  it.effect("a lowered budget applies at once: the bucket is cut down to it, and requests leave 60 s / budget apart", () =>
     Effect.gen(function*() {
       const l = yield* limits({ rpm: 20, queueTimeout: Duration.zero })
       yield* l.acquire("a", 0) // 19 left
       yield* l.feedback("a", { _tag: "RateLimited" }) // 20 → 16
-      for (let i = 0; i < 16; i++) yield* l.acquire("a", 0)
-      expect((yield* Effect.flip(l.acquire("a", 0)))._tag).toBe("RateLimited")
+      for (let i = 0; i < 16; i++) {
+        yield* l.acquire("a", 0)
+        const early = yield* Effect.flip(l.acquire("a", 0))
+        expect(Duration.toMillis(early.retryAfter)).toBe(3_750)
+        yield* TestClock.adjust("3750 millis")
+      }
+      // 60 s after the cut, 16 went: the bucket refilled by exactly what they took.
+      yield* l.acquire("a", 0)
+    }))
+
+  it.effect("while lowered, queued requests depart evenly at the lowered rate, in order, across a growth", () =>
+    Effect.gen(function*() {
+      const l = yield* limits({ rpm: 120, queueTimeout: Duration.seconds(30) })
+      yield* l.acquire("a", 0)
+      yield* l.feedback("a", { _tag: "RateLimited" }) // 120 → 96: 625 ms apart
+      yield* l.acquire("a", 0)
+      const departed: Array<number> = []
+      const start = yield* Clock.currentTimeMillis
+      const queued = yield* Effect.forEach([0, 1, 2, 3], (i) =>
+        Effect.forkChild(Effect.andThen(l.acquire("a", 0), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => departed[i] = now - start)))))
+      yield* Effect.yieldNow // they reserve their places
+      // Ten successes grow the budget (96 → 106) while they wait: later reservations are computed at the faster
+      // refill, yet nobody leaves before the one queued ahead of them, nor closer than the spacing they were given.
+      yield* Effect.repeat(l.feedback("a", { _tag: "Success" }), { times: 9 })
+      yield* Effect.forkChild(Effect.andThen(l.acquire("a", 0), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => departed[4] = now - start))))
+      yield* TestClock.adjust("10 seconds")
+      yield* Effect.forEach(queued, Fiber.join)
+      expect(departed.length).toBe(5)
+      for (let i = 1; i < departed.length; i++) expect(departed[i]! - departed[i - 1]!).toBeGreaterThanOrEqual(566) // 60 s / 106
+      expect(departed.slice(0, 4)).toEqual([625, 1250, 1875, 2500])
     }))
 
   it.effect("10 successes in a row grow the budgets ×1.1, capped at the configured ones", () =>

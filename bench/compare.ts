@@ -7,6 +7,9 @@
  * summed over its slices. On a shared machine whose speed drifts from minute to minute, two runs minutes apart can
  * differ by 30 %; slices a second apart see the same machine, so their ratio holds where absolute figures do not.
  *
+ * BENCH_COMPARE_NODE_OPTIONS is given to both proxies as NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+ * for a CPU profile of each under the same load.
+ *
  * Prints, per proxy: requests/s, CPU ms per request, and the ratio of this checkout's CPU per request to the
  * other's with the spread of the per-round ratios.
  */
@@ -29,7 +32,10 @@ const positive = (name: string, fallback: number) => {
 const ROUNDS = positive("BENCH_COMPARE_ROUNDS", 12)
 const SLICE_SECONDS = positive("BENCH_COMPARE_SLICE_SECONDS", 2)
 const CONNECTIONS = positive("BENCH_COMPARE_CONNECTIONS", 16)
+/** BENCH_COMPARE_TOGETHER=1: both proxies under load at the same time (each its own connections), not in turns. */
+const TOGETHER = process.env.BENCH_COMPARE_TOGETHER === "1"
 const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" }
+const proxyEnv = process.env.BENCH_COMPARE_NODE_OPTIONS ? { ...env, NODE_OPTIONS: process.env.BENCH_COMPARE_NODE_OPTIONS } : env
 
 /** utime + stime of a process, in clock ticks (1/100 s). */
 const cpuTicks = (pid: number): number => {
@@ -42,7 +48,7 @@ const startProxy = (name: string, cwd: string, upstreamPort: number): Promise<{ 
     let buffer = ""
     const child = spawnChild(name, {
       args: ["src/main.ts"],
-      env: { ...env, OPENAI_BASE_URL: `http://127.0.0.1:${upstreamPort}/v1`, OPENAI_API_KEY: "bench", PORT: "0", LOG_LEVEL: "info" },
+      env: { ...proxyEnv, OPENAI_BASE_URL: `http://127.0.0.1:${upstreamPort}/v1`, OPENAI_API_KEY: "bench", PORT: "0", LOG_LEVEL: "info" },
       cwd,
       onStdout: (chunk) => {
         buffer = (buffer + chunk).slice(-4_000)
@@ -72,6 +78,22 @@ const main = async () => {
   const ratios: Array<number> = []
   for (let round = 0; round < ROUNDS; round++) {
     const perRound: Array<number> = []
+    if (TOGETHER) {
+      // Both at once, each with its own load: the same machine, at the same moment, for both.
+      const before = sides.map((side) => cpuTicks(side.child.pid))
+      const started = performance.now()
+      const completed = await Promise.all(sides.map((side) => load(side.url, body, SLICE_SECONDS)))
+      const seconds = (performance.now() - started) / 1000
+      sides.forEach((side, i) => {
+        const ticks = cpuTicks(side.child.pid) - before[i]!
+        side.seconds += seconds
+        side.ticks += ticks
+        side.requests += completed[i]!
+        perRound[i] = (ticks * 10) / Math.max(1, completed[i]!)
+      })
+      ratios.push(perRound[0]! / perRound[1]!)
+      continue
+    }
     // Alternate which side goes first, so neither always follows the other.
     for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
       const before = cpuTicks(side.child.pid)

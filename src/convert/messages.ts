@@ -79,9 +79,13 @@ const isBlank = (text: string): boolean => text.trim() === ""
 // System prompt
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Claude Code's attribution line carries a per-request hash, so keeping it would defeat upstream prefix caching. */
+/**
+ * Claude Code's attribution line carries a per-request hash, so keeping it would defeat upstream prefix caching.
+ * Only a text that has the line is split: the system prompt's big blocks (16 K characters on every turn) pass as
+ * they are, not copied line by line.
+ */
 const withoutAttribution = (text: string): string =>
-  text
+  !text.includes(BILLING_HEADER_PREFIX) ? text : text
     .split("\n")
     .filter((line) => !line.trimStart().startsWith(BILLING_HEADER_PREFIX))
     .join("\n")

@@ -37,9 +37,13 @@ type Json = Record<string, unknown>
 
 const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value)
 
-/** The first limit the body breaks, worded `path: problem (VARIABLE)`; undefined when it is within all of them. */
-export const checkStructure = (json: unknown, limits: StructureLimits): string | undefined =>
-  checkCounts(json, limits) ?? checkShape(json, limits)
+/**
+ * The first limit the body breaks, worded `path: problem (VARIABLE)`; undefined when it is within all of them.
+ * `bytes`, the body's size when known: a body no longer than the string limit cannot hold a string or key longer
+ * than it (a character takes at least a byte), so only the depth is walked then.
+ */
+export const checkStructure = (json: unknown, limits: StructureLimits, bytes?: number): string | undefined =>
+  checkCounts(json, limits) ?? checkShape(json, limits, bytes !== undefined && bytes <= limits.maxStringLength)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Counts: read off the known fields, O(messages)
@@ -83,9 +87,33 @@ interface Offence {
   readonly message: (path: string) => string
 }
 
-const checkShape = (json: unknown, limits: StructureLimits): string | undefined => {
-  const offence = findOffence(json, limits)
+const checkShape = (json: unknown, limits: StructureLimits, stringsFit: boolean): string | undefined => {
+  const offence = stringsFit ? findTooDeep(json, limits.maxDepth) : findOffence(json, limits)
   return offence === undefined ? undefined : offence.message(describePath(json, offence))
+}
+
+/**
+ * The depth alone, when no string can be too long. `Object.values` reads an object's fields in one builtin call,
+ * where `for…in` and a keyed load per field went through V8's megamorphic property lookups: those were 1.5 % of
+ * the proxy's instructions per 49 KB request (callgrind). Same order as `findOffence`, so `describePath` holds.
+ */
+const findTooDeep = (json: unknown, maxDepth: number): Offence | undefined => {
+  if (typeof json !== "object" || json === null) return undefined
+  const values: Array<object> = [json]
+  const depths: Array<number> = [1]
+  while (values.length > 0) {
+    const value = values.pop()!
+    const childDepth = depths.pop()! + 1
+    const children: ReadonlyArray<unknown> = Array.isArray(value) ? value : Object.values(value)
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i]
+      if (typeof child !== "object" || child === null) continue
+      if (childDepth > maxDepth) return tooDeep(value, Array.isArray(value) ? String(i) : Object.keys(value)[i], maxDepth)
+      values.push(child)
+      depths.push(childDepth)
+    }
+  }
+  return undefined
 }
 
 const findOffence = (json: unknown, limits: StructureLimits): Offence | undefined => {

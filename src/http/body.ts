@@ -64,7 +64,7 @@ const readBytes = (
  * message, or undefined. It sees the value before anything recursive does (the decode, the conversion, the token
  * count, the upstream serialiser), so it is the place to refuse a body that would overflow their stacks.
  */
-export type JsonCheck = (json: unknown) => string | undefined
+export type JsonCheck = (json: unknown, bytes: number) => string | undefined
 
 /** A reader of JSON bodies of one schema; its decoder is built here, once, not per request. */
 export const jsonBodyReader = <S extends Schema.Top & { readonly DecodingServices: never }>(
@@ -108,7 +108,7 @@ const readJsonBody = <A>(
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       return yield* new InvalidRequest({ message: "Request body must be a JSON object" })
     }
-    const violation = check?.(json)
+    const violation = check?.(json, buffer.byteLength)
     if (violation !== undefined) return yield* new InvalidRequest({ message: violation })
     const value = yield* decode(json).pipe(
       Effect.mapError((error) => new InvalidRequest({ message: describeSchemaError(error) }))

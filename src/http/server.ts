@@ -29,7 +29,7 @@ import { encodeEvents } from "../sse/encode.ts"
 import { Tokenizer } from "../tokens.ts"
 import { randomId } from "../util/ids.ts"
 import { checkStructure } from "../guardrails/structure.ts"
-import type { ClientIdentity } from "../pipeline/stage.ts"
+import type { ClientIdentity, ProxyReply } from "../pipeline/stage.ts"
 import { isPublicRoute, makeAuthenticator } from "./auth.ts"
 import { jsonBodyReader } from "./body.ts"
 import { metricsRoutes } from "./metrics-routes.ts"
@@ -70,7 +70,7 @@ export const makeRoutes: Effect.Effect<
   const rateLimits = yield* UpstreamRateLimits
   const models = modelInfos(config)
   // Structural limits run on the parsed JSON before anything recursive (schema decode, conversion, tokenizer) sees it.
-  const check = (json: unknown) => checkStructure(json, config.guardrails.limits)
+  const check = (json: unknown, bytes: number) => checkStructure(json, config.guardrails.limits, bytes)
   const readMessages = jsonBodyReader(MessagesRequest, config.maxBodyBytes, check)
   const readCountTokens = jsonBodyReader(CountTokensRequest, config.maxBodyBytes, check)
 
@@ -81,10 +81,15 @@ export const makeRoutes: Effect.Effect<
       { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
     )
 
+  const toResponse = (reply: ProxyReply) => {
+    const response = reply._tag === "Message" ? json(reply.message) : streamResponse(reply.events)
+    return reply.headers === undefined ? response : HttpServerResponse.setHeaders(response, reply.headers)
+  }
+
   // Not a generator: nothing here may hold the body while the upstream answers, or while the stream runs.
   const messages = (request: HttpServerRequest.HttpServerRequest, info: RequestInfo["Service"]) =>
-    readMessages(request).pipe(
-      Effect.flatMap((body) =>
+    Effect.map(
+      Effect.flatMap(readMessages(request), (body) =>
         pipeline.handle({
           id: info.id,
           body: body.value,
@@ -94,12 +99,8 @@ export const makeRoutes: Effect.Effect<
           upstreamModel: body.value.model,
           receivedBytes: body.bytes,
           estimatedTokens: Math.round(body.bytes / BYTES_PER_TOKEN)
-        })
-      ),
-      Effect.map((reply) => {
-        const response = reply._tag === "Message" ? json(reply.message) : streamResponse(reply.events)
-        return reply.headers === undefined ? response : HttpServerResponse.setHeaders(response, reply.headers)
-      })
+        })),
+      toResponse
     )
 
   const withRequest = <A, E, R>(
@@ -241,10 +242,12 @@ export const makeApp = <E, R>(extraRoutes: Layer.Layer<never, E, R>) =>
 
     return Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
       Effect.flatMap(randomId("req_"), (id) =>
-        admit(request).pipe(
-          Effect.flatMap((client) => Effect.provideService(routed, RequestInfo, { id, client })),
-          Effect.map((response) => HttpServerResponse.setHeader(response, "request-id", id)),
-          Effect.catchCause((cause) => render(cause, request, id))
+        Effect.catchCause(
+          Effect.map(
+            Effect.flatMap(admit(request), (client) => Effect.provideService(routed, RequestInfo, { id, client })),
+            (response) => HttpServerResponse.setHeader(response, "request-id", id)
+          ),
+          (cause) => render(cause, request, id)
         )))
   })
 

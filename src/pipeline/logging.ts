@@ -193,10 +193,11 @@ const observe = (subject: Subject, handed: () => ReturnType<Handler>, finish: Fi
     // The clock starts before the stages inside run: the core converts and serialises when it is called.
     subject.startedAt = clock.currentTimeMillisUnsafe()
     // onExit, not exit + flatMap: a client that hangs up interrupts the request, and that ending is logged too.
-    return Effect.provideService(Effect.suspend(handed), RequestStats, subject.stats).pipe(
-      Effect.onExit((exit) => Exit.isFailure(exit) ? settleFailure(exit, subject, finish) : Effect.void),
-      Effect.flatMap((reply) => settleReply(reply, subject, finish))
+    const handled = Effect.onExit(
+      Effect.provideService(Effect.suspend(handed), RequestStats, subject.stats),
+      (exit) => Exit.isFailure(exit) ? settleFailure(exit, subject, finish) : Effect.void
     )
+    return Effect.flatMap(handled, (reply) => settleReply(reply, subject, finish))
   })
 
 /** The logging stage; `costOf` prices usage (absent: costs are unknown). Sinks come from `RequestSinks` if provided. */

@@ -36,10 +36,10 @@ const guarded = (
   Effect.withFiber((fiber) => {
     const observations = observationsIn(fiber.context)
     return Effect.flatMap(circuits.admit(upstream, () => observations.seen.exit), (call) =>
-      Effect.onExit(handed(), (exit) =>
-        Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit)).pipe(
-          Effect.map((reply) => watchedBy(reply, observations))
-        ))
+      Effect.map(
+        Effect.onExit(handed(), (exit) => Exit.isSuccess(exit) && exit.value._tag === "Stream" ? Effect.void : call.reportExit(exit)),
+        (reply) => watchedBy(reply, observations)
+      ))
   })
 
 export const limiter: Effect.Effect<Stage, never, ConcurrencyLimiter> = Effect.map(Effect.service(ConcurrencyLimiter), (permits) => ({

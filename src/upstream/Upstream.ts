@@ -143,6 +143,15 @@ export const make = Effect.gen(function*() {
     secrets
   }
 
+  // Built once: every request's attempts share them (a schedule's state lives in each run, not in the schedule).
+  const retrySchedule = retryPolicy(config.maxRetries)
+  const firstByteTimeout = {
+    duration: config.firstByteTimeout,
+    orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
+  }
+  const reportRateLimited = (error: ProxyError): Effect.Effect<void> =>
+    error._tag === "UpstreamFailure" && error.upstreamStatus === 429 ? gate.rateLimited(upstreamName, error.retryAfter) : Effect.void
+
   const networkError = (error: unknown): ProxyError =>
     isConnectTimeout(error)
       ? new UpstreamTimeout({ phase: "connect", millis: connectMillis })
@@ -189,15 +198,7 @@ export const make = Effect.gen(function*() {
     const timed = Effect.flatMap(Clock.currentTimeMillis, (started) =>
       Effect.onExit(attemptOnce, (exit) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => attemptFinished(upstreamName, now - started, attemptOutcome(exit)))))
-    const tried = timed.pipe(
-      Effect.tapError((error) =>
-        error._tag === "UpstreamFailure" && error.upstreamStatus === 429 ? gate.rateLimited(upstreamName, error.retryAfter) : Effect.void
-      ),
-      Effect.timeoutOrElse({
-        duration: config.firstByteTimeout,
-        orElse: () => Effect.fail(new UpstreamTimeout({ phase: "first_byte", millis: firstByteMillis }))
-      })
-    )
+    const tried = Effect.timeoutOrElse(Effect.tapError(timed, reportRateLimited), firstByteTimeout)
     const traceable = traced
       ? attemptSpan({ ...spanAttributes, "gen_ai.request.model": request.model, "ccproxy.stream": request.stream === true }, (s) => {
         span = s
@@ -211,7 +212,7 @@ export const make = Effect.gen(function*() {
       Effect.suspend(() =>
         attempts++ === 0 ? traceable : Effect.andThen(Effect.andThen(countRetry, gate.beforeRetry(upstreamName)), traceable)
       ),
-      retryPolicy(config.maxRetries)
+      retrySchedule
     )
   }
 

@@ -95,6 +95,21 @@ describe("checkStructure", () => {
     expect(checkStructure(body, limits(patch))).toBe(message)
   })
 
+  it("with the body's size known, the depth-only walk (no string can be too long) names the same place", () => {
+    const deep = base({ messages: [{ role: "user", content: [{ type: "tool_use", id: "t", name: "n", input: nested(20) }] }] })
+    const arrays = base({ metadata: { deep: [[[[[[1]]]]]] } })
+    for (const [body, maxDepth] of [[deep, 16], [arrays, 6], [base(), 2]] as const) {
+      const bytes = JSON.stringify(body).length
+      expect(checkStructure(body, limits({ maxDepth }), bytes)).toBe(checkStructure(body, limits({ maxDepth })))
+      expect(checkStructure(body, limits({ maxDepth }), bytes)).toContain("MAX_JSON_DEPTH")
+    }
+    // A body longer than the string limit is walked whole, strings and keys included.
+    const long = base({ metadata: { note: "v".repeat(60) } })
+    expect(checkStructure(long, limits({ maxStringLength: 50 }), JSON.stringify(long).length)).toBe(
+      "metadata.note: string of 60 characters, longer than 50 (MAX_STRING_LENGTH)"
+    )
+  })
+
   it("is at a limit, not over it, when equal", () => {
     expect(checkStructure(base(), limits({ maxMessages: 1, maxStringLength: 10 }))).toBeUndefined()
     // body(1) → messages(2) → message(3): depth 3 exactly.

@@ -19,7 +19,10 @@ export interface AuthSettings {
 }
 
 export interface Client {
-  /** First 8 hex digits of the key's SHA-256: enough to tell keys apart in logs, useless for calling the proxy. */
+  /**
+   * The first hex digits of the key's SHA-256 (8, more if two configured keys share them): tells keys apart in logs
+   * and scopes, useless for calling the proxy.
+   */
   readonly fingerprint: string
 }
 
@@ -50,14 +53,24 @@ const presentedKeys = (headers: Readonly<Record<string, string | undefined>>): A
   return keys
 }
 
+/**
+ * The shortest fingerprint length (8 hex digits, doubling) that tells every configured key apart: the fingerprint
+ * also scopes a client's cache entries and inbound rate limit, so two keys must never share one.
+ */
+const distinctLength = (hashes: ReadonlyArray<Buffer>): number => {
+  const distinct = new Set(hashes.map((hash) => hash.toString("hex"))).size
+  let length = 8
+  while (length < 64 && new Set(hashes.map((hash) => hash.toString("hex").slice(0, length))).size < distinct) length *= 2
+  return length
+}
+
 export const makeAuthenticator = (keys: ReadonlyArray<Redacted.Redacted<string>>): Authenticator => {
-  const known = keys
+  const hashes = keys
     .map((key) => Redacted.value(key).trim())
     .filter((key) => key.length > 0)
-    .map((key) => {
-      const hash = digest(key)
-      return { hash, client: { fingerprint: fingerprintOf(hash) } satisfies Client }
-    })
+    .map(digest)
+  const length = distinctLength(hashes)
+  const known = hashes.map((hash) => ({ hash, client: { fingerprint: hash.toString("hex").slice(0, length) } satisfies Client }))
   if (known.length === 0) return () => Result.succeed(undefined)
 
   const match = (presented: string): Client | undefined => {

@@ -64,6 +64,30 @@ describe("makeAuthenticator", () => {
     expect(makeAuthenticator(keys("", " "))({ "x-api-key": "anything" })).toEqual(Result.succeed(undefined))
   })
 
+  it("two configured keys whose first 8 digits agree get longer fingerprints, so no two keys share one", () => {
+    // A birthday search for two keys with the same 32-bit prefix: about 2^16 digests.
+    const seen = new Map<string, string>()
+    let pair: [string, string] | undefined
+    for (let i = 0; pair === undefined; i++) {
+      const key = `ccp-collide-${i}`
+      const prefix = sha8(key)
+      const other = seen.get(prefix)
+      if (other !== undefined) pair = [other, key]
+      else seen.set(prefix, key)
+    }
+    const [a, b] = pair
+    const authenticate = makeAuthenticator(keys(a, b, KEY_A))
+    const fingerprintOf = (key: string) => {
+      const result = authenticate({ "x-api-key": key })
+      return Result.isSuccess(result) ? result.success?.fingerprint : undefined
+    }
+    expect(fingerprintOf(a)).toMatch(/^[0-9a-f]{16}$/)
+    expect(fingerprintOf(a)).not.toBe(fingerprintOf(b))
+    expect(fingerprintOf(KEY_A)).toBe(Crypto.createHash("sha256").update(KEY_A).digest("hex").slice(0, 16))
+    // The same key listed twice is one key, not a collision.
+    expect(makeAuthenticator(keys(KEY_A, KEY_A))({ "x-api-key": KEY_A })).toEqual(Result.succeed({ fingerprint: sha8(KEY_A) }))
+  })
+
   it("the fingerprint is stable, short, per key, and not the key", () => {
     const a = fingerprint(Redacted.make(KEY_A))
     expect(a).toMatch(/^[0-9a-f]{8}$/)

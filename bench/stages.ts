@@ -11,7 +11,11 @@
  * Each request runs as the HTTP edge runs it: in its own scope, the stream drained inside that scope, the scope
  * closed after (permits, tickets and the log line are released/written then).
  *
- * Variants: no stages; each stage alone; the default pipeline's protection stages together. Alone, the breaker and
+ * Variants: no stages; each stage alone; the default pipeline's protection stages together; the logging stage as the
+ * proxy builds it (priced, recording into the metrics and the dashboard's summary); the default stages traced (a
+ * span per stage, as with OTEL_EXPORTER_OTLP_ENDPOINT set, the export itself not included: it runs in batches off
+ * the request); the cache stage with CACHE=on, answering every request from the store (a hit) or, with
+ * `x-ccproxy-cache: refresh`, keying, calling and storing (what a miss costs beyond the call). Alone, the breaker and
  * the budgeted rate limits watch a stream themselves; behind the logging stage (as in the proxy) they read its
  * observations instead (`stream-watch.ts`), so the last variant is the one that prices the default pipeline. The rate-limits stage
  * is left out of the pipeline when neither UPSTREAM_RPM nor UPSTREAM_TPM is set (cost 0); it is measured with both
@@ -27,6 +31,7 @@
  * Environment: BENCH_STAGES_ITERATIONS (requests per batch, default 1000), BENCH_STAGES_ROUNDS (9),
  * BENCH_QUICK=1 (300 × 5).
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
@@ -35,9 +40,18 @@ import * as Stream from "effect/Stream"
 import * as Path from "node:path"
 import { parseGuardrails } from "../src/guardrails/settings.ts"
 import { checkStructure } from "../src/guardrails/structure.ts"
+import * as Result from "effect/Result"
+import * as Cache from "../src/cache/cache.ts"
+import { parseCacheSettings } from "../src/cache/settings.ts"
 import { Log } from "../src/log.ts"
+import { Metrics } from "../src/observability/metrics.ts"
+import { Prices, tokenUsage } from "../src/observability/prices.ts"
+import { parsePricesSettings } from "../src/observability/prices-settings.ts"
+import { RequestSinks } from "../src/observability/record.ts"
+import { makeCacheStage } from "../src/pipeline/cache.ts"
+import { convert } from "../src/pipeline/conversion.ts"
 import { makeGuardrails } from "../src/pipeline/guardrails.ts"
-import { logging } from "../src/pipeline/logging.ts"
+import { logging, makeLogging } from "../src/pipeline/logging.ts"
 import { breaker, limiter, makeRateLimits } from "../src/pipeline/protection.ts"
 import { compose, type Handler, messageReply, type ProxyReply, type ProxyRequest, type Stage, streamReply } from "../src/pipeline/stage.ts"
 import * as Protection from "../src/protection/protection.ts"
@@ -166,6 +180,11 @@ const main = async (): Promise<StagesResult> => {
     estimatedTokens: Math.round(bytes / 4)
   }
   const guardrailSettings = parseGuardrails({})
+  // The cache keys on the converted request, as it does behind the conversion stage.
+  const converted = convert(request, "generic")
+  if (Result.isFailure(converted)) throw new Error(`stages: the bench body does not convert: ${converted.failure.message}`)
+  const convertedRequest: ProxyRequest = { ...request, conversion: converted.success }
+  const refreshRequest: ProxyRequest = { ...convertedRequest, headers: { "x-ccproxy-cache": "refresh" } }
 
   const program = Effect.gen(function*() {
     const defaults = yield* Layer.build(Protection.layer(Protection.parseProtection({})))
@@ -176,8 +195,20 @@ const main = async (): Promise<StagesResult> => {
     const coolDownStage = yield* Effect.provideContext(makeRateLimits(true), defaults)
     const guardrailStage = makeGuardrails(guardrailSettings)
     const loggingStage: Stage = yield* logging
+    // As the proxy builds it: priced, and recorded into the Prometheus metrics and the dashboard's summary.
+    const prices = yield* Prices.make({
+      upstreams: [{ name: "generic", baseUrl: "https://api.openai.com/v1" }],
+      settings: parsePricesSettings({})
+    })
+    const metrics = yield* Layer.build(Metrics.layer)
+    const recordedLoggingStage: Stage = yield* makeLogging((upstream, model, usage) => prices.costOf(upstream, model, tokenUsage(usage))).pipe(
+      Effect.provideService(RequestSinks, [Context.get(metrics, Metrics)])
+    )
+    const cacheStage: Stage = yield* makeCacheStage(parseCacheSettings({ CACHE: "on" })).pipe(
+      Effect.provide(Cache.layer(parseCacheSettings({ CACHE: "on" })))
+    )
 
-    const variants: ReadonlyArray<{ name: string; stages: ReadonlyArray<Stage> }> = [
+    const variants: ReadonlyArray<{ name: string; stages: ReadonlyArray<Stage>; request?: ProxyRequest; traced?: boolean }> = [
       { name: "no stages", stages: [] },
       { name: "guardrails (SECRET_GUARD=off)", stages: [guardrailStage] },
       { name: "breaker (default)", stages: [breakerStage] },
@@ -185,17 +216,30 @@ const main = async (): Promise<StagesResult> => {
       { name: "rate-limits (default: cool-downs only)", stages: [coolDownStage] },
       { name: "rate-limits (RPM + TPM set)", stages: [rateLimitStage] },
       { name: "logging (LOG_LEVEL=info)", stages: [loggingStage] },
-      { name: "logging + guardrails + breaker + limiter + rate-limits", stages: [loggingStage, guardrailStage, breakerStage, limiterStage, coolDownStage] }
+      { name: "logging + guardrails + breaker + limiter + rate-limits", stages: [loggingStage, guardrailStage, breakerStage, limiterStage, coolDownStage] },
+      { name: "logging with prices and metrics (as in the proxy)", stages: [recordedLoggingStage] },
+      {
+        name: "the default stages, traced (OTEL_EXPORTER_OTLP_ENDPOINT set: a span per stage, export not included)",
+        stages: [loggingStage, guardrailStage, breakerStage, limiterStage, coolDownStage],
+        traced: true
+      },
+      { name: "cache (CACHE=on), every request a hit", stages: [cacheStage], request: convertedRequest },
+      { name: "cache (CACHE=on), x-ccproxy-cache: refresh (key, call, store)", stages: [cacheStage], request: refreshRequest }
     ]
 
     const measureShape = (core: Handler) =>
       Effect.gen(function*() {
-        const handlers = variants.map((v) => compose(v.stages, core))
-        const batch = (handler: Handler) => {
+        const handlers = variants.map((v) => {
+          const handler = compose(v.stages, core, v.traced === true)
+          const subject = v.request ?? request
+          const run = () => Effect.scoped(Effect.flatMap(handler(subject), drain))
+          return v.traced === true ? () => Effect.provideService(run(), References.TracerEnabled, true) : run
+        })
+        const batch = (run: () => Effect.Effect<void, unknown>) => {
           let i = 0
           return Effect.whileLoop({
             while: () => i < ITERATIONS,
-            body: () => Effect.scoped(Effect.flatMap(handler(request), drain)),
+            body: run,
             step: () => {
               i++
             }

@@ -85,7 +85,7 @@ const measure = async (checkout: string, upstreamPort: number, body: string): Pr
   const out = Path.join(tmpdir(), `ccproxy-callgrind-${process.pid}-${Path.basename(checkout)}`)
   const proxy = spawn(
     "valgrind",
-    ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${out}`, process.execPath, "--perf-basic-prof", "src/main.ts"],
+    ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${out}`, process.execPath, "--perf-basic-prof", "--logfile=/dev/null", "--no-logfile-per-isolate", "src/main.ts"],
     {
       cwd: checkout,
       env: {

@@ -296,7 +296,6 @@ const stageRows = (st: StagesResult, rows: Array<Row>) => {
   for (let i = 1; i < st.stream.length; i++) {
     rows.push(only(name, `+ ${st.stream[i]!.name}`, pair(i, (v) => v.addedUs, true)))
   }
-  rows.push(only(name, "+ rate-limits (neither RPM nor TPM set)", "0 (not in the pipeline)"))
   for (const t of st.structure) rows.push(only(name, `checkStructure on the parsed ${t.label} (every request)`, fmt(t.usPerCall)))
 }
 

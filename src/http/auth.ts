@@ -35,6 +35,10 @@ const digest = (key: string): Buffer => Crypto.createHash("sha256").update(key, 
 
 const fingerprintOf = (hash: Buffer): string => hash.toString("hex").slice(0, 8)
 
+/**
+ * A key's fingerprint on its own (8 hex digits). Among configured keys that share those 8 digits (one pair in four
+ * billion), `makeAuthenticator` lengthens every key's fingerprint instead, so log labels and scopes change then.
+ */
 export const fingerprint = (key: Redacted.Redacted<string>): string => fingerprintOf(digest(Redacted.value(key)))
 
 const missing = () =>

@@ -39,6 +39,9 @@
  * - When a 429 lowers a budget, the bucket is cut down to the new budget, so it applies at once rather than after
  *   the tokens saved under the old one are spent.
  * - The effective budgets, the success count and the cool-down are per process, even on a shared store.
+ * - Requests are spaced (60 s / effective RPM apart) only while an RPM budget is lowered: a TPM budget alone is not
+ *   spaced, and once the RPM budget has grown back to the configured one, a newcomer may leave before requests that
+ *   were given later places while it was lowered.
  * - A store that fails lets the request through (logged): losing the budget must not take requests down.
  */
 import * as Clock from "effect/Clock"
@@ -188,13 +191,16 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
         r.tpm === undefined ? Effect.void : giveBack(tpmKey(upstream), r.tpm, r.tokens)
       )
 
-    /** Waits out the upstream's cool-down, re-checking after each wait (another 429 may have lengthened it). */
-    const coolDown = (upstream: string, lane: Lane, deadline: number): Effect.Effect<void, RateLimited> =>
+    /**
+     * Waits out the upstream's cool-down, re-checking after each wait (another 429 may have lengthened it); succeeds
+     * with whether it had to wait.
+     */
+    const coolDown = (upstream: string, lane: Lane, deadline: number, waited = false): Effect.Effect<boolean, RateLimited> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const left = lane.coolDownUntil - now
         if (left <= 0) {
           lane.coolDownUntil = 0
-          return Effect.void
+          return Effect.succeed(waited)
         }
         if (now + left > deadline) {
           return Effect.fail(
@@ -204,7 +210,7 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
             })
           )
         }
-        return Effect.andThen(Effect.sleep(Duration.millis(left)), coolDown(upstream, lane, deadline))
+        return Effect.andThen(Effect.sleep(Duration.millis(left)), coolDown(upstream, lane, deadline, true))
       })
 
     const overBudget = (upstream: string, r: Reservation) =>
@@ -231,6 +237,17 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
       return at
     }
 
+    /**
+     * After a cool-down that began while this request waited for its turn: a fresh place in line, so the requests
+     * that were waiting do not all leave the moment it ends, towards an upstream that just said 429.
+     */
+    const departAgain = (upstream: string, lane: Lane, reservation: Reservation, deadline: number): Effect.Effect<void, RateLimited> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const at = depart(lane, now, deadline)
+        if (at > deadline) return Effect.fail(overBudget(upstream, { ...reservation, delayMillis: at - now }))
+        return at > now ? Effect.sleep(Duration.millis(at - now)) : Effect.void
+      })
+
     const admitSlowly = (upstream: string, lane: Lane, estimate: number): Effect.Effect<Ticket, RateLimited> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
@@ -239,19 +256,23 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
           if (lane.rpm === undefined && lane.tpm === undefined) return new Admitted(upstream, 0)
           const reservation = yield* reserve(upstream, lane, estimate)
           const now = yield* Clock.currentTimeMillis
+          const before = lane.nextDeparture
           const departure = depart(lane, now + reservation.delayMillis, deadline)
           if (departure > deadline) {
             yield* release(upstream, reservation)
             return yield* Effect.fail(overBudget(upstream, { ...reservation, delayMillis: departure - now }))
           }
-          // The wait is interruptible (a client hanging up); whatever ends it early gives the reservation back.
+          const next = lane.nextDeparture
+          // The wait is interruptible (a client hanging up); whatever ends it early gives the reservation back, and
+          // its place in line when it was the last one given.
           const waited = yield* Effect.exit(restore(
             Effect.andThen(
               departure > now ? Effect.sleep(Duration.millis(departure - now)) : Effect.void,
-              coolDown(upstream, lane, deadline)
+              Effect.flatMap(coolDown(upstream, lane, deadline), (cooled) => cooled ? departAgain(upstream, lane, reservation, deadline) : Effect.void)
             )
           ))
           if (Exit.isFailure(waited)) {
+            if (next !== before && lane.nextDeparture === next) lane.nextDeparture = departure
             yield* release(upstream, reservation)
             return yield* Effect.failCause(waited.cause)
           }

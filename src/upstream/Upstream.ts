@@ -198,7 +198,15 @@ export const make = Effect.gen(function*() {
     const timed = Effect.flatMap(Clock.currentTimeMillis, (started) =>
       Effect.onExit(attemptOnce, (exit) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => attemptFinished(upstreamName, now - started, attemptOutcome(exit)))))
-    const tried = Effect.timeoutOrElse(Effect.tapError(timed, reportRateLimited), firstByteTimeout)
+    // The last attempt's failure: what the client gets when the rate limits refuse the retry it would have had.
+    let failed: ProxyError | undefined
+    const tried = Effect.timeoutOrElse(
+      Effect.tapError(timed, (error) => {
+        failed = error
+        return reportRateLimited(error)
+      }),
+      firstByteTimeout
+    )
     const traceable = traced
       ? attemptSpan({ ...spanAttributes, "gen_ai.request.model": request.model, "ccproxy.stream": request.stream === true }, (s) => {
         span = s
@@ -206,14 +214,14 @@ export const make = Effect.gen(function*() {
       })
       : tried
     // A retry waits at the gate outside the attempt's first-byte timeout: queueing for the budget is not the
-    // upstream being slow.
-    let attempts = 0
-    return Effect.retry(
-      Effect.suspend(() =>
-        attempts++ === 0 ? traceable : Effect.andThen(Effect.andThen(countRetry, gate.beforeRetry(upstreamName)), traceable)
-      ),
-      retrySchedule
+    // upstream being slow. Refused there, the request ends with the upstream's own last answer (a 503 stays a 503,
+    // for the client and for the breaker), and is not counted as a retry.
+    const retry = Effect.andThen(
+      Effect.catch(gate.beforeRetry(upstreamName), (refused) => Effect.fail(failed ?? refused)),
+      Effect.andThen(countRetry, traceable)
     )
+    let attempts = 0
+    return Effect.retry(Effect.suspend(() => attempts++ === 0 ? traceable : retry), retrySchedule)
   }
 
   /** A 2xx goes to `read`; anything else becomes the error it stands for. */

@@ -45,12 +45,16 @@ export class LiteralCache {
   literal(text: string): Uint8Array {
     const sameLength = this.byLength.get(text.length)
     if (sameLength !== undefined) {
-      for (const kept of sameLength) {
+      for (let i = 0; i < sameLength.length; i++) {
+        const kept = sameLength[i]!
         if (kept !== text) continue
-        // `kept` was hashed when it was stored: moving it to the recent end hashes nothing new.
+        // `kept` was hashed when it was stored: moving it to the recent end (of the cache and of its length's
+        // list, whose first is the one to go) hashes nothing new.
         const hit = this.entries.get(kept)!
         this.entries.delete(kept)
         this.entries.set(kept, hit)
+        sameLength.splice(i, 1)
+        sameLength.push(kept)
         return hit
       }
     }

@@ -103,6 +103,10 @@ describe("checkStructure", () => {
       expect(checkStructure(body, limits({ maxDepth }), bytes)).toBe(checkStructure(body, limits({ maxDepth })))
       expect(checkStructure(body, limits({ maxDepth }), bytes)).toContain("MAX_JSON_DEPTH")
     }
+    // Given a size within the string limit, only the depth is walked (the size vouches for the strings).
+    const longKey = base({ metadata: { ["k".repeat(60)]: "v" } })
+    expect(checkStructure(longKey, limits({ maxStringLength: 50 }), 50)).toBeUndefined()
+    expect(checkStructure(longKey, limits({ maxStringLength: 50 }))).toContain("object key of 60 characters")
     // A body longer than the string limit is walked whole, strings and keys included.
     const long = base({ metadata: { note: "v".repeat(60) } })
     expect(checkStructure(long, limits({ maxStringLength: 50 }), JSON.stringify(long).length)).toBe(

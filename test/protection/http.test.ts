@@ -218,15 +218,14 @@ describe("upstream rate limits: retries", () => {
   layer(harness({ UPSTREAM_RPM: "1", UPSTREAM_MAX_RETRIES: "2", QUEUE_TIMEOUT: "200 millis" }), { excludeTestServices: true })(
     "UPSTREAM_RPM=1",
     (it) => {
-      it.effect("a retry after an upstream 429 is charged to the budget: with none left, the client gets the proxy's 429 and the upstream sees no retry", () =>
+      it.effect("a retry is charged to the budget: with none left there is no retry, and the client gets the upstream's own answer", () =>
         Effect.gen(function*() {
           const { url, upstream } = yield* Harness
           upstream.reset()
           upstream.enqueue(jsonCassette({ error: { message: "slow down" } }, 429), ok())
-          const answer = yield* call(`${url}/v1/messages`, { body: message() })
-          expect(answer.status).toBe(429)
-          expect(JSON.parse(answer.body).error.message).toContain("budget is used up")
-          expect(Number(answer.headers.get("retry-after"))).toBeGreaterThan(1)
+          const limited = yield* call(`${url}/v1/messages`, { body: message() })
+          expect(limited.status).toBe(429)
+          expect(JSON.parse(limited.body).error.message).toContain("slow down")
           expect(upstream.requests.length).toBe(1)
         }))
     }

@@ -188,6 +188,42 @@ describe("UpstreamRateLimits: adaptive", () => {
       expect(departed.slice(0, 4)).toEqual([625, 1250, 1875, 2500])
     }))
 
+  it.effect("while lowered, a waiter that leaves gives its place back when it was the last one given", () =>
+    Effect.gen(function*() {
+      const l = yield* limits({ rpm: 120, queueTimeout: Duration.seconds(30) })
+      yield* l.acquire("a", 0)
+      yield* l.feedback("a", { _tag: "RateLimited" }) // 120 → 96: 625 ms apart
+      yield* l.acquire("a", 0) // leaves now; the next place is at 625 ms
+      const leaving = yield* Effect.forkChild(l.acquire("a", 0)) // 625 ms
+      yield* Effect.yieldNow
+      yield* Fiber.interrupt(leaving)
+      const start = yield* Clock.currentTimeMillis
+      const next = yield* Effect.forkChild(Effect.andThen(l.acquire("a", 0), Clock.currentTimeMillis))
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* Fiber.join(next)) - start).toBe(625) // not 1,250
+    }))
+
+  it.effect("while lowered, a cool-down that starts while requests wait does not release them together", () =>
+    Effect.gen(function*() {
+      const l = yield* limits({ rpm: 120, queueTimeout: Duration.seconds(30) })
+      yield* l.acquire("a", 0)
+      yield* l.feedback("a", { _tag: "RateLimited" }) // 120 → 96: 625 ms apart
+      yield* l.acquire("a", 0)
+      const start = yield* Clock.currentTimeMillis
+      const departed: Array<number> = []
+      const waiting = yield* Effect.forEach([0, 1, 2], (i) =>
+        Effect.forkChild(Effect.andThen(l.acquire("a", 0), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => departed[i] = now - start)))))
+      yield* Effect.yieldNow // places at 625, 1250, 1875 ms
+      yield* TestClock.adjust("1 second")
+      yield* l.feedback("a", { _tag: "RateLimited", retryAfter: Duration.seconds(3) }) // until 4 s
+      yield* TestClock.adjust("20 seconds")
+      yield* Effect.forEach(waiting, Fiber.join)
+      expect(departed[0]).toBe(625)
+      // The other two waited out the cool-down, then left one at a time at the lowered pace (96 → 76: 790 ms).
+      expect(departed[1]).toBeGreaterThanOrEqual(4_000)
+      expect(departed[2]! - departed[1]!).toBeGreaterThanOrEqual(789)
+    }))
+
   it.effect("10 successes in a row grow the budgets ×1.1, capped at the configured ones", () =>
     Effect.gen(function*() {
       const l = yield* limits({ rpm: 100, tpm: 10_000 })

@@ -88,7 +88,7 @@ describe("LiteralCache", () => {
     expect(cache.size).toBe(3)
   })
 
-  it("tells apart strings of one length, and keeps at most 8 of a length (the oldest of them goes)", () => {
+  it("tells apart strings of one length, and keeps at most 8 of a length (the least recently used of them goes)", () => {
     const cache = new LiteralCache(1 << 24)
     const text = (n: number) => `${String(n).padStart(2, "0")}`.padEnd(2_000, "z") // all 2,000 characters
     const literals = Array.from({ length: 8 }, (_, n) => cache.literal(text(n)))
@@ -96,10 +96,12 @@ describe("LiteralCache", () => {
       expect(cache.literal(text(n))).toBe(literals[n])
       expect(decoder.decode(literals[n]!)).toBe(JSON.stringify(text(n)))
     }
-    cache.literal(text(8)) // a ninth of the length: the first kept of them, 0, makes room
+    expect(cache.literal(text(0))).toBe(literals[0]) // 0 used again: 1 is now the least recently used
+    cache.literal(text(8)) // a ninth of the length: 1 makes room
     expect(cache.size).toBe(8)
-    expect(cache.literal(text(1))).toBe(literals[1])
-    expect(cache.literal(text(0))).not.toBe(literals[0])
+    expect(cache.literal(text(0))).toBe(literals[0])
+    expect(cache.literal(text(2))).toBe(literals[2])
+    expect(cache.literal(text(1))).not.toBe(literals[1])
     expect(cache.size).toBe(8)
   })
 })

@@ -7,12 +7,14 @@ import * as Effect from "effect/Effect"
 import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { PrometheusMetrics } from "effect/observability"
-import { ProxyConfig } from "../config.ts"
+import type { ProxyConfig } from "../config.ts"
 import { type CacheAdminStats, CurrentCacheAdmin } from "../observability/cache-admin.ts"
 import { Metrics, observeProtection } from "../observability/metrics.ts"
 import type { SummaryView } from "../observability/summary.ts"
-import { UpstreamBreaker } from "../protection/breaker.ts"
-import { ConcurrencyLimiter } from "../protection/concurrency.ts"
+import type { UpstreamBreaker } from "../protection/breaker.ts"
+import type { ConcurrencyLimiter } from "../protection/concurrency.ts"
+import type { UpstreamRateLimits } from "../protection/rate-limits.ts"
+import { makeUpstreamStatus } from "./upstream-status.ts"
 
 export interface CacheJson {
   readonly enabled: boolean
@@ -72,26 +74,17 @@ const cacheJson = (counts: SummaryView["cache"], stats: CacheAdminStats): CacheJ
 /** The handlers, built once from the services; `CurrentCacheAdmin` is read here, when the routes are built. */
 export const makeMetricsHandlers = Effect.gen(function*() {
   const metrics = yield* Metrics
-  const limiter = yield* ConcurrencyLimiter
-  const breaker = yield* UpstreamBreaker
-  const config = yield* ProxyConfig
   const cache = yield* CurrentCacheAdmin
+  const { protection, upstreams: statuses } = yield* makeUpstreamStatus
 
-  const protection = Effect.all([limiter.snapshot, breaker.states([config.provider])])
-
-  const upstreams = Effect.map(protection, ([permits, circuits]): Array<UpstreamJson> => {
-    const names = new Set([...circuits.map((c) => c.name), ...permits.map((p) => p.upstream)])
-    return [...names].map((name) => {
-      const lane = permits.find((p) => p.upstream === name)
-      return {
-        name,
-        circuit: circuits.find((c) => c.name === name)?.circuit ?? "closed",
-        in_flight: lane?.inUse ?? 0,
-        queued: lane?.waiting ?? 0,
-        max_concurrent: lane?.limit ?? config.protection.maxConcurrent
-      }
-    })
-  })
+  const upstreams = Effect.map(statuses, (all) =>
+    all.map((u): UpstreamJson => ({
+      name: u.name,
+      circuit: u.circuit,
+      in_flight: u.inFlight,
+      queued: u.queued,
+      max_concurrent: u.maxConcurrent
+    })))
 
   const prometheus = protection.pipe(
     Effect.flatMap(([permits, circuits]) => observeProtection(permits, circuits)),
@@ -135,7 +128,7 @@ export const makeMetricsHandlers = Effect.gen(function*() {
 export const metricsRoutes: Effect.Effect<
   ReadonlyArray<MetricsRoute>,
   never,
-  Metrics | ConcurrencyLimiter | UpstreamBreaker | ProxyConfig
+  Metrics | ConcurrencyLimiter | UpstreamBreaker | UpstreamRateLimits | ProxyConfig
 > = Effect.map(makeMetricsHandlers, (h) => [
   { method: "GET", path: "/metrics", handler: h.prometheus },
   { method: "GET", path: "/v1/metrics", handler: h.summary },

@@ -6,7 +6,6 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -33,6 +32,7 @@ import type { ClientIdentity, ProxyReply } from "../pipeline/stage.ts"
 import { isPublicRoute, makeAuthenticator } from "./auth.ts"
 import { jsonBodyReader } from "./body.ts"
 import { metricsRoutes } from "./metrics-routes.ts"
+import { makeUpstreamStatus } from "./upstream-status.ts"
 import { makeInboundLimit } from "./inbound-limit.ts"
 import { renderDefect, renderError, streamErrorEvent } from "./errors.ts"
 import { listModels, modelInfos } from "./models.ts"
@@ -65,9 +65,7 @@ export const makeRoutes: Effect.Effect<
   const config = yield* ProxyConfig
   const pipeline = yield* Pipeline
   const tokenizer = yield* Tokenizer
-  const breaker = yield* UpstreamBreaker
-  const limiter = yield* ConcurrencyLimiter
-  const rateLimits = yield* UpstreamRateLimits
+  const status = yield* makeUpstreamStatus
   const models = modelInfos(config)
   // Structural limits run on the parsed JSON before anything recursive (schema decode, conversion, tokenizer) sees it.
   const check = (json: unknown, bytes: number) => checkStructure(json, config.guardrails.limits, bytes)
@@ -129,33 +127,19 @@ export const makeRoutes: Effect.Effect<
   })
 
   /** Still 200 while the proxy itself serves; "degraded" when an upstream's circuit is not closed. */
-  const health = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const circuits = yield* breaker.states([config.provider])
-    const permits = yield* limiter.snapshot
-    const rates = yield* rateLimits.snapshot
-    const upstreams = circuits.map((circuit) => {
-      const inFlight = permits.find((p) => p.upstream === circuit.name)
-      const rate = rates.find((r) => r.upstream === circuit.name)
-      return {
-        name: circuit.name,
-        circuit: circuit.circuit,
-        in_flight: inFlight?.inUse ?? 0,
-        queued: inFlight?.waiting ?? 0,
-        max_concurrent: config.protection.maxConcurrent,
-        rate_limits: {
-          rpm: rate?.rpm ?? null,
-          tpm: rate?.tpm ?? null,
-          cool_down_ms: rate === undefined ? 0 : Duration.toMillis(rate.coolDown)
-        }
-      }
-    })
-    return json({
-      status: circuits.every((c) => c.circuit === "closed") ? "ok" : "degraded",
+  const health = Effect.map(Effect.all([Clock.currentTimeMillis, status.upstreams]), ([now, all]) =>
+    json({
+      status: all.every((u) => u.circuit === "closed") ? "ok" : "degraded",
       timestamp: new Date(now).toISOString(),
-      upstreams
-    })
-  })
+      upstreams: all.map((u) => ({
+        name: u.name,
+        circuit: u.circuit,
+        in_flight: u.inFlight,
+        queued: u.queued,
+        max_concurrent: u.maxConcurrent,
+        rate_limits: { rpm: u.rpm, tpm: u.tpm, cool_down_ms: u.coolDownMillis }
+      }))
+    }))
 
   return [
     { method: "GET", path: "/", handler: health },

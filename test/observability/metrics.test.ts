@@ -24,6 +24,7 @@ import { LatencySketch } from "../../src/observability/percentiles.ts"
 import type { RequestRecord } from "../../src/observability/record.ts"
 import { UpstreamBreaker } from "../../src/protection/breaker.ts"
 import { ConcurrencyLimiter } from "../../src/protection/concurrency.ts"
+import { UpstreamRateLimits } from "../../src/protection/rate-limits.ts"
 
 const config = parseConfig({ OPENAI_API_KEY: "sk-test", OPENAI_BASE_URL: "https://api.openai.com/v1" })
 
@@ -31,6 +32,7 @@ const services = Layer.mergeAll(
   Metrics.layer,
   ConcurrencyLimiter.layer(config.protection),
   UpstreamBreaker.layerMemory({ ...config.protection, failureThreshold: 1 }),
+  UpstreamRateLimits.layerMemory(config.protection),
   ProxyConfig.make(config)
 )
 

@@ -88,35 +88,20 @@ interface Offence {
 }
 
 const checkShape = (json: unknown, limits: StructureLimits, stringsFit: boolean): string | undefined => {
-  const offence = stringsFit ? findTooDeep(json, limits.maxDepth) : findOffence(json, limits)
+  const offence = findOffence(json, limits, stringsFit)
   return offence === undefined ? undefined : offence.message(describePath(json, offence))
 }
 
-/**
- * The depth alone, when no string can be too long. `Object.values` reads an object's fields in one builtin call,
- * where `for…in` and a keyed load per field went through V8's megamorphic property lookups: those were 1.5 % of
- * the proxy's instructions per 49 KB request (callgrind). Same order as `findOffence`, so `describePath` holds.
- */
-const findTooDeep = (json: unknown, maxDepth: number): Offence | undefined => {
-  if (typeof json !== "object" || json === null) return undefined
-  const values: Array<object> = [json]
-  const depths: Array<number> = [1]
-  while (values.length > 0) {
-    const value = values.pop()!
-    const childDepth = depths.pop()! + 1
-    const children: ReadonlyArray<unknown> = Array.isArray(value) ? value : Object.values(value)
-    for (let i = 0; i < children.length; i++) {
-      const child = children[i]
-      if (typeof child !== "object" || child === null) continue
-      if (childDepth > maxDepth) return tooDeep(value, Array.isArray(value) ? String(i) : Object.keys(value)[i], maxDepth)
-      values.push(child)
-      depths.push(childDepth)
-    }
-  }
-  return undefined
-}
+/** The key of a container's `i`th child, in `Object.keys` order (which `Object.values` follows). */
+const keyAt = (container: object, i: number): string => Array.isArray(container) ? String(i) : Object.keys(container)[i]!
 
-const findOffence = (json: unknown, limits: StructureLimits): Offence | undefined => {
+/**
+ * The first limit broken, in `describePath`'s order. With `stringsFit` (no string can be too long) only the depth
+ * is checked. Objects are read with `Object.values` (and `Object.keys` when keys are checked): one builtin call per
+ * object, where `for…in` and a keyed load per field went through V8's megamorphic property lookups, 1.5 % of the
+ * proxy's instructions per 49 KB request (callgrind).
+ */
+const findOffence = (json: unknown, limits: StructureLimits, stringsFit: boolean): Offence | undefined => {
   const { maxDepth, maxStringLength } = limits
   const tooLong = (container: object | undefined, key: string | undefined, what: string, length: number): Offence => ({
     container,
@@ -125,7 +110,7 @@ const findOffence = (json: unknown, limits: StructureLimits): Offence | undefine
       `${path}: ${what} of ${length} characters, longer than ${maxStringLength} (${LIMIT_VARIABLES.maxStringLength})`
   })
   if (typeof json === "string") {
-    return json.length > maxStringLength ? tooLong(undefined, undefined, "string", json.length) : undefined
+    return !stringsFit && json.length > maxStringLength ? tooLong(undefined, undefined, "string", json.length) : undefined
   }
   if (typeof json !== "object" || json === null) return undefined
   // Two parallel stacks rather than one of {value, depth} pairs: no allocation per node.
@@ -134,31 +119,19 @@ const findOffence = (json: unknown, limits: StructureLimits): Offence | undefine
   while (values.length > 0) {
     const value = values.pop()!
     const childDepth = depths.pop()! + 1
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const child: unknown = value[i]
-        if (typeof child === "string") {
-          if (child.length > maxStringLength) return tooLong(value, String(i), "string", child.length)
-        } else if (typeof child === "object" && child !== null) {
-          if (childDepth > maxDepth) return tooDeep(value, String(i), maxDepth)
-          values.push(child)
-          depths.push(childDepth)
-        }
-      }
-    } else {
-      // for…in over own keys (Object.keys' order, which describePath follows): no array of keys per object, 7 KB
-      // less garbage per 49 KB body. hasOwn: a property someone added to Object.prototype is not in the body.
-      for (const key in value) {
-        if (!Object.hasOwn(value, key)) continue
-        if (key.length > maxStringLength) return tooLong(value, undefined, "object key", key.length)
-        const child: unknown = (value as Json)[key]
-        if (typeof child === "string") {
-          if (child.length > maxStringLength) return tooLong(value, key, "string", child.length)
-        } else if (typeof child === "object" && child !== null) {
-          if (childDepth > maxDepth) return tooDeep(value, key, maxDepth)
-          values.push(child)
-          depths.push(childDepth)
-        }
+    const isArray = Array.isArray(value)
+    const children: ReadonlyArray<unknown> = isArray ? value : Object.values(value)
+    const keys = stringsFit || isArray ? undefined : Object.keys(value)
+    for (let i = 0; i < children.length; i++) {
+      const key = keys?.[i]
+      if (key !== undefined && key.length > maxStringLength) return tooLong(value, undefined, "object key", key.length)
+      const child = children[i]
+      if (typeof child === "string") {
+        if (!stringsFit && child.length > maxStringLength) return tooLong(value, keyAt(value, i), "string", child.length)
+      } else if (typeof child === "object" && child !== null) {
+        if (childDepth > maxDepth) return tooDeep(value, keyAt(value, i), maxDepth)
+        values.push(child)
+        depths.push(childDepth)
       }
     }
   }

@@ -73,6 +73,12 @@ const retryPolicy = (maxRetries: number) =>
     })
   )
 
+/** One more attempt, in the request's stats (for its log line and the metrics). */
+const countRetry = Effect.flatMap(Effect.serviceOption(RequestStats), (stats) => {
+  if (Option.isSome(stats)) stats.value.retries++
+  return Effect.void
+})
+
 /** How an attempt ended, for the attempt-duration metric. */
 const attemptOutcome = (exit: Exit.Exit<unknown, ProxyError>): AttemptOutcome => {
   if (Exit.isSuccess(exit)) return "success"
@@ -172,10 +178,6 @@ export const make = Effect.gen(function*() {
       headers: request.stream ? streamHeaders : jsonHeaders,
       body: serializeChatRequest(request, literals)
     }
-    const countRetry = Effect.flatMap(Effect.serviceOption(RequestStats), (stats) => {
-      if (Option.isSome(stats)) stats.value.retries++
-      return Effect.void
-    })
     // The current attempt's span, when tracing is on: it goes upstream as `traceparent` and gets the status.
     let span: Tracer.Span | undefined
     const attemptOnce = Effect.suspend(() => {
@@ -216,12 +218,16 @@ export const make = Effect.gen(function*() {
     // A retry waits at the gate outside the attempt's first-byte timeout: queueing for the budget is not the
     // upstream being slow. Refused there, the request ends with the upstream's own last answer (a 503 stays a 503,
     // for the client and for the breaker), and is not counted as a retry.
-    const retry = Effect.andThen(
-      Effect.catch(gate.beforeRetry(upstreamName), (refused) => Effect.fail(failed ?? refused)),
-      Effect.andThen(countRetry, traceable)
-    )
     let attempts = 0
-    return Effect.retry(Effect.suspend(() => attempts++ === 0 ? traceable : retry), retrySchedule)
+    return Effect.retry(
+      Effect.suspend(() =>
+        attempts++ === 0 ? traceable : Effect.andThen(
+          Effect.catch(gate.beforeRetry(upstreamName), (refused) => Effect.fail(failed ?? refused)),
+          Effect.andThen(countRetry, traceable)
+        )
+      ),
+      retrySchedule
+    )
   }
 
   /** A 2xx goes to `read`; anything else becomes the error it stands for. */

@@ -16,6 +16,7 @@ import { tracingLayer, tracingSink } from "./observability/tracing.ts"
 import { RequestSinks } from "./observability/record.ts"
 import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import * as Protection from "./protection/protection.ts"
+import { describeRoutes } from "./routing/routes.ts"
 import { Tokenizer } from "./tokens.ts"
 import { RateLimitGate, Upstream } from "./upstream/Upstream.ts"
 
@@ -59,9 +60,10 @@ export const proxyLayer = <R = never>(
     )),
     Layer.provide(Metrics.layer),
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
-      Prices.layer({ upstreams: [{ name: config.provider, baseUrl: config.baseUrl }], settings: config.prices })))),
+      Prices.layer({ upstreams: config.providers.map(({ name, baseUrl }) => ({ name, baseUrl })), settings: config.prices })))),
     // One instance for the stages and for /health.
-    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => Protection.layer(config.protection)))),
+    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
+      Protection.layer(config.protection, new Map(config.providers.map((provider) => [provider.name, provider.protection])))))),
     Layer.provide(Tokenizer.layer),
     Layer.provide(logLayer(options)),
     // Without OTEL_EXPORTER_OTLP_ENDPOINT no spans at all: the request log line carries what we report.
@@ -82,9 +84,9 @@ export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyO
       Effect.flatMap(Effect.service(HttpServer.HttpServer), (server) =>
         Effect.logInfo("listening", {
           address: HttpServer.formatAddress(server.address),
-          upstream: withoutSecrets(config.baseUrl),
-          big_model: config.bigModel,
-          small_model: config.smallModel
+          ...(config.configFile === undefined ? {} : { config: config.configFile }),
+          providers: config.providers.map((provider) => `${provider.name} (${provider.profile}) ${withoutSecrets(provider.baseUrl)}`),
+          routes: describeRoutes(config.routes)
         }))
     ).pipe(Layer.provide(logLayer(options)))
   ).pipe(

@@ -9,12 +9,12 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import { type CacheSettings, parseCacheSettings } from "./cache/settings.ts"
 import { CACHE_VARIABLES } from "./cache/variables.ts"
 import { ConfigInvalid, duration, integer } from "./config/env.ts"
-import { detectProvider, type Provider } from "./convert/models.ts"
+import { type ConfigFileContents, findConfigFile, readConfigFile, type StageEntry } from "./config/file.ts"
+import { implicitProvider, normaliseBaseUrl, providersFromFile, type ProviderSettings } from "./config/providers.ts"
 import { type LogFileSettings, parseLogFile } from "./log-file.ts"
 import { LOG_FILE_VARIABLES } from "./log-variables.ts"
 import { parseTracing, type TracingSettings } from "./observability/tracing.ts"
@@ -26,18 +26,20 @@ import { parsePricesSettings, type PricesSettings } from "./observability/prices
 import { PRICES_VARIABLES } from "./observability/prices-variables.ts"
 import { type GuardrailSettings, parseGuardrails } from "./guardrails/settings.ts"
 import { parseProtection, type ProtectionSettings } from "./protection/settings.ts"
+import { implicitRoutes, type Routes, routesFromFile } from "./routing/routes.ts"
 import { PROTECTION_VARIABLES } from "./protection/variables.ts"
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "none"
 
 export interface ProxyConfigShape {
-  /** Bearer key for the upstream; absent for local upstreams (Ollama, vLLM, llama.cpp). */
-  readonly apiKey: Option.Option<Redacted.Redacted<string>>
-  /** Chat Completions base URL without the trailing `/chat/completions`. */
-  readonly baseUrl: string
-  readonly provider: Provider
-  readonly bigModel: string
-  readonly smallModel: string
+  /** The upstreams: the config file's, or the one the environment describes. */
+  readonly providers: ReadonlyArray<ProviderSettings>
+  /** Which provider and model answer each request, with fallbacks. */
+  readonly routes: Routes
+  /** User stages from the config file, loaded at start (see `config/stages.ts`). */
+  readonly stages: ReadonlyArray<StageEntry>
+  /** The config file read, if any: reloaded on SIGHUP; stage modules resolve from its folder. */
+  readonly configFile?: string | undefined
   readonly host: string
   readonly port: number
   readonly logLevel: LogLevel
@@ -90,7 +92,8 @@ const LOG_LEVELS: Record<string, LogLevel> = {
 
 export { ConfigInvalid } from "./config/env.ts"
 
-const VARIABLES = [
+/** Every environment setting; the config file takes each as a lower-case top-level field too. */
+export const VARIABLES = [
   "OPENAI_API_KEY",
   "OPENROUTER_API_KEY",
   "OPENAI_BASE_URL",
@@ -118,31 +121,50 @@ const VARIABLES = [
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
 
-/** Reads every variable as an optional string; all parsing happens in `parseConfig`, so errors can name the variable. */
-const rawEnv: Config.Config<RawEnv> = Config.all(
-  Object.fromEntries(VARIABLES.map((name) => [name, Config.option(Config.String(name))]))
-).pipe(
+/** Variables read as optional strings; all parsing happens in `parseConfig`, so errors can name the variable. */
+const readVariables = <const Names extends ReadonlyArray<string>>(names: Names): Config.Config<Partial<Record<Names[number], string>>> =>
+  Config.all(
+    Object.fromEntries(names.map((name) => [name, Config.option(Config.String(name))]))
+  ).pipe(
   Config.map((options) => {
-    const raw: RawEnv = {}
+    const raw: Partial<Record<Names[number], string>> = {}
     for (const [name, value] of Object.entries(options)) {
       const text = Option.getOrUndefined(value as Option.Option<string>)?.trim()
-      if (text) raw[name as Variable] = text
+      if (text) raw[name as Names[number]] = text
     }
     return raw
   })
 )
 
-const trimSlash = (url: string) => url.replace(/\/+$/, "")
-
 const parseBaseUrl = (raw: RawEnv, usingOpenRouterKey: boolean): string => {
   const text = raw.OPENAI_BASE_URL ?? (usingOpenRouterKey ? OPENROUTER_URL : OPENAI_URL)
-  try {
-    const url = new URL(text)
-    if (url.protocol === "http:" || url.protocol === "https:") return trimSlash(text)
-  } catch {
-    // reported below
+  const url = normaliseBaseUrl(text)
+  if (url === undefined) throw new ConfigInvalid({ variable: "OPENAI_BASE_URL", problem: `must be an http(s) URL (got "${text}")` })
+  return url
+}
+
+/** The upstreams and routes: the file's when it has providers, else the environment's one provider. */
+const parseUpstreams = (raw: RawEnv, protection: ProtectionSettings, file: ConfigFileContents | undefined) => {
+  if (file?.providers !== undefined) {
+    const providers = providersFromFile(file.providers, protection, file.path)
+    if (file.routes === undefined) {
+      throw new ConfigInvalid({ file: file.path, variable: "routes", problem: "is missing: with providers, routes.default says which one answers" })
+    }
+    return { providers, routes: routesFromFile(file.routes, providers, file.path) }
   }
-  throw new ConfigInvalid({ variable: "OPENAI_BASE_URL", problem: `must be an http(s) URL (got "${text}")` })
+  if (file?.routes !== undefined) {
+    throw new ConfigInvalid({ file: file.path, variable: "routes", problem: "needs providers: list the providers the routes name" })
+  }
+  const usingOpenRouterKey = raw.OPENAI_API_KEY === undefined && raw.OPENROUTER_API_KEY !== undefined
+  const bigModel = raw.BIG_MODEL_NAME ?? "gpt-5-2025-08-07"
+  const smallModel = raw.SMALL_MODEL_NAME ?? "gpt-5-mini-2025-08-07"
+  const provider = implicitProvider(
+    parseBaseUrl(raw, usingOpenRouterKey),
+    raw.OPENAI_API_KEY ?? raw.OPENROUTER_API_KEY,
+    [...new Set([bigModel, smallModel])],
+    protection
+  )
+  return { providers: [provider], routes: implicitRoutes(provider.name, bigModel, smallModel) }
 }
 
 const readCaFile = (raw: RawEnv): string | undefined => {
@@ -161,11 +183,26 @@ const readCaFile = (raw: RawEnv): string | undefined => {
   return pem
 }
 
-/** Pure: raw variables → typed config, or the first problem found. */
-export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
-  const usingOpenRouterKey = raw.OPENAI_API_KEY === undefined && raw.OPENROUTER_API_KEY !== undefined
-  const key = raw.OPENAI_API_KEY ?? raw.OPENROUTER_API_KEY
-  const baseUrl = parseBaseUrl(raw, usingOpenRouterKey)
+/**
+ * Pure: raw variables (and the config file, already decoded) → typed config, or the first problem found. The
+ * environment wins over the file's top-level settings; a bad value that came from the file is reported as the
+ * file's field.
+ */
+export const parseConfig = (env: RawEnv, file?: ConfigFileContents): ProxyConfigShape => {
+  if (file === undefined) return parseSettings(env, undefined)
+  const raw: RawEnv = { ...file.settings, ...env }
+  try {
+    return parseSettings(raw, file)
+  } catch (error) {
+    if (error instanceof ConfigInvalid && error.file === undefined && env[error.variable as Variable] === undefined && error.variable in file.settings) {
+      throw new ConfigInvalid({ file: file.path, variable: error.variable.toLowerCase(), problem: error.problem })
+    }
+    throw error
+  }
+}
+
+const parseSettings = (raw: RawEnv, file: ConfigFileContents | undefined): ProxyConfigShape => {
+  const protection = parseProtection(raw)
   const logLevel = LOG_LEVELS[(raw.LOG_LEVEL ?? "info").toLowerCase()]
   if (logLevel === undefined) {
     throw new ConfigInvalid({
@@ -174,11 +211,9 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     })
   }
   return {
-    apiKey: key === undefined ? Option.none() : Option.some(Redacted.make(key)),
-    baseUrl,
-    provider: detectProvider(baseUrl),
-    bigModel: raw.BIG_MODEL_NAME ?? "gpt-5-2025-08-07",
-    smallModel: raw.SMALL_MODEL_NAME ?? "gpt-5-mini-2025-08-07",
+    ...parseUpstreams(raw, protection, file),
+    stages: file?.stages ?? [],
+    configFile: file?.path,
     host: raw.HOST ?? "127.0.0.1",
     port: integer(raw, "PORT", { fallback: 11434, min: 0, max: 65535 }),
     logLevel,
@@ -192,7 +227,7 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     appName: raw.APP_NAME ?? "CCProxy",
     caCertificates: readCaFile(raw),
     guardrails: parseGuardrails(raw),
-    protection: parseProtection(raw),
+    protection,
     inbound: parseInboundSettings(raw),
     prices: parsePricesSettings(raw),
     cache: parseCacheSettings(raw),
@@ -201,19 +236,42 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
   }
 }
 
-/** The config from the current ConfigProvider; fails with `ConfigInvalid` naming the variable. */
-export const loadConfig: Effect.Effect<ProxyConfigShape, ConfigInvalid> = Effect.mapError(rawEnv, (error) => new ConfigInvalid({ variable: "environment", problem: `could not be read: ${error.message}` })).pipe(
-  Effect.flatMap((raw) =>
-    Effect.try({
-      try: () => parseConfig(raw),
-      catch: (error) =>
-        error instanceof ConfigInvalid ? error : new ConfigInvalid({ variable: "configuration", problem: String(error) })
-    })
-  )
-)
+const unreadable = (error: Config.ConfigError) => new ConfigInvalid({ variable: "environment", problem: `could not be read: ${error.message}` })
+
+const attempt = <A>(f: () => A): Effect.Effect<A, ConfigInvalid> =>
+  Effect.try({
+    try: f,
+    catch: (error) => error instanceof ConfigInvalid ? error : new ConfigInvalid({ variable: "configuration", problem: String(error) })
+  })
+
+/** The names a config file refers to with `${VAR}`: read through the same provider as the settings (`.env` too). */
+const referencedNames = (file: string): ReadonlyArray<string> => {
+  let text: string
+  try {
+    text = Fs.readFileSync(file, "utf8")
+  } catch {
+    return [] // reported when the file itself is read
+  }
+  return [...new Set(Array.from(text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g), (match) => match[1]!))]
+}
+
+/**
+ * The config from the current ConfigProvider and the config file (CCPROXY_CONFIG, else ./ccproxy.json or
+ * ./ccproxy.yaml in `cwd`); fails with `ConfigInvalid` naming the variable, or the file and field.
+ */
+export const loadConfig = (cwd: string = process.cwd()): Effect.Effect<ProxyConfigShape, ConfigInvalid> =>
+  Effect.gen(function*() {
+    const raw = yield* Effect.mapError(readVariables(VARIABLES), unreadable)
+    const { CCPROXY_CONFIG: named } = yield* Effect.mapError(readVariables(["CCPROXY_CONFIG"]), unreadable)
+    const file = yield* attempt(() => findConfigFile(named, cwd))
+    if (file === undefined) return yield* attempt(() => parseConfig(raw))
+    const env = yield* Effect.mapError(readVariables(referencedNames(file)), unreadable)
+    const contents = yield* attempt(() => readConfigFile(file, env, VARIABLES))
+    return yield* attempt(() => parseConfig(raw, contents))
+  })
 
 export class ProxyConfig extends Context.Service<ProxyConfig, ProxyConfigShape>()("ccproxy/ProxyConfig") {
-  static readonly layer = Layer.effect(this, loadConfig)
+  static readonly layer = Layer.effect(this, loadConfig())
   static readonly make = (config: ProxyConfigShape) => Layer.succeed(this, config)
 }
 

@@ -17,7 +17,7 @@ const fatal = (message: string) =>
   })
 
 const main = Effect.gen(function*() {
-  const config = yield* loadConfig
+  const config = yield* loadConfig()
   // Anyone who can reach an open port could spend the upstream key: exposed needs keys, or an explicit opt-out.
   const problem = exposureProblem(config.host, config.inbound.apiKeys.length > 0, config.inbound.allowUnauthenticated)
   if (problem !== undefined) return yield* fatal(`refusing to start: ${problem}`)

@@ -17,34 +17,33 @@ const problem = (raw: Record<string, string>) => {
 describe("configuration", () => {
   it("has the Python CCProxy's defaults", () => {
     const config = parseConfig({})
+    expect(config.providers).toMatchObject([{ name: "openai", profile: "openai", baseUrl: "https://api.openai.com/v1" }])
+    expect(config.routes.default).toEqual([{ provider: "openai", model: "gpt-5-2025-08-07" }])
+    expect(config.routes.background).toEqual([{ provider: "openai", model: "gpt-5-mini-2025-08-07" }])
     expect(config).toMatchObject({
-      baseUrl: "https://api.openai.com/v1",
-      provider: "openai",
-      bigModel: "gpt-5-2025-08-07",
-      smallModel: "gpt-5-mini-2025-08-07",
       host: "127.0.0.1",
       port: 11434,
       logLevel: "info",
       maxBodyBytes: 32 * 1024 * 1024
     })
-    expect(Option.isNone(config.apiKey)).toBe(true)
+    expect(Option.isNone(config.providers[0]!.apiKey)).toBe(true)
     expect(Duration.toMillis(config.connectTimeout)).toBe(10_000)
   })
 
   it("an OpenRouter key implies OpenRouter's base URL unless one is set", () => {
-    const openrouter = parseConfig({ OPENROUTER_API_KEY: "sk-or-1" })
+    const openrouter = parseConfig({ OPENROUTER_API_KEY: "sk-or-1" }).providers[0]!
     expect(openrouter.baseUrl).toBe("https://openrouter.ai/api/v1")
-    expect(openrouter.provider).toBe("openrouter")
+    expect(openrouter.name).toBe("openrouter")
     expect(Redacted.value(Option.getOrThrow(openrouter.apiKey))).toBe("sk-or-1")
-    expect(parseConfig({ OPENROUTER_API_KEY: "k", OPENAI_BASE_URL: "http://localhost:8000/v1/" }).baseUrl)
+    expect(parseConfig({ OPENROUTER_API_KEY: "k", OPENAI_BASE_URL: "http://localhost:8000/v1/" }).providers[0]!.baseUrl)
       .toBe("http://localhost:8000/v1")
-    expect(parseConfig({ OPENAI_API_KEY: "a", OPENROUTER_API_KEY: "b" }).baseUrl).toBe("https://api.openai.com/v1")
+    expect(parseConfig({ OPENAI_API_KEY: "a", OPENROUTER_API_KEY: "b" }).providers[0]!.baseUrl).toBe("https://api.openai.com/v1")
   })
 
   it("keys are Redacted: printing the config never shows them", () => {
     const config = parseConfig({ OPENAI_API_KEY: "sk-very-secret" })
     expect(JSON.stringify(config)).not.toContain("sk-very-secret")
-    expect(String(Option.getOrThrow(config.apiKey))).not.toContain("sk-very-secret")
+    expect(String(Option.getOrThrow(config.providers[0]!.apiKey))).not.toContain("sk-very-secret")
   })
 
   it("accepts durations in words or as seconds, and log level aliases", () => {
@@ -75,9 +74,9 @@ describe("configuration", () => {
       Fs.writeFileSync(file, "BIG_MODEL_NAME=from-dotenv\nSMALL_MODEL_NAME=small-from-dotenv\nPORT=9999\n")
       process.env.BIG_MODEL_NAME = "from-env"
       try {
-        const config = yield* loadConfig.pipe(Effect.provideService(ConfigProvider.ConfigProvider, envProvider(file)))
-        expect(config.bigModel).toBe("from-env")
-        expect(config.smallModel).toBe("small-from-dotenv")
+        const config = yield* loadConfig(dir).pipe(Effect.provideService(ConfigProvider.ConfigProvider, envProvider(file)))
+        expect(config.routes.default[0].model).toBe("from-env")
+        expect(config.routes.background?.[0].model).toBe("small-from-dotenv")
         expect(config.port).toBe(9999)
       } finally {
         delete process.env.BIG_MODEL_NAME
@@ -87,7 +86,7 @@ describe("configuration", () => {
 
   it.effect("a bad value from the provider fails with ConfigInvalid", () =>
     Effect.gen(function*() {
-      const error = yield* loadConfig.pipe(
+      const error = yield* loadConfig(Os.tmpdir()).pipe(
         Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromUnknown({ PORT: "-1" })),
         Effect.flip
       )

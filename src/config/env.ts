@@ -16,10 +16,17 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 
-/** A configuration problem, reported as one line naming the variable. */
-export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly variable: string; readonly problem: string }> {
+/**
+ * A configuration problem, reported as one line naming the variable (or, for the config file, the file and the
+ * field's path).
+ */
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
+  readonly variable: string
+  readonly problem: string
+  readonly file?: string | undefined
+}> {
   override get message() {
-    return `${this.variable} ${this.problem}`
+    return this.file === undefined ? `${this.variable} ${this.problem}` : `${this.file}: ${this.variable} ${this.problem}`
   }
 }
 

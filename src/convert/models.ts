@@ -8,7 +8,35 @@ import type { ReasoningEffort } from "../protocol/openai.ts"
 // Providers
 // ---------------------------------------------------------------------------------------------------------------
 
-export type Provider = "openai" | "openrouter" | "deepseek" | "xai" | "gemini" | "ollama" | "generic"
+export type Provider =
+  | "openai"
+  | "openrouter"
+  | "deepseek"
+  | "gemini"
+  | "xai"
+  | "groq"
+  | "mistral"
+  | "ollama"
+  | "vllm"
+  | "llamacpp"
+  | "lmstudio"
+  | "generic"
+
+/** Every profile a provider may name in the config file. */
+export const PROFILES: ReadonlyArray<Provider> = [
+  "openai",
+  "openrouter",
+  "deepseek",
+  "gemini",
+  "xai",
+  "groq",
+  "mistral",
+  "ollama",
+  "vllm",
+  "llamacpp",
+  "lmstudio",
+  "generic"
+]
 
 const OLLAMA_PORT = "11434"
 

@@ -1,9 +1,10 @@
 /**
- * `GET /v1/models` in Anthropic's list shape. We list the Claude model ids clients ask for; each resolves to the
- * configured upstream model (opus/sonnet → BIG, haiku → SMALL), which `display_name` shows.
+ * `GET /v1/models` in Anthropic's list shape: first the Claude model ids clients ask for, each with the target its
+ * route sends it to in `display_name`; then every `provider,model` pair a client may ask for directly (the targets
+ * of the route table and each provider's `models`).
  */
 import type { ProxyConfigShape } from "../config.ts"
-import { mapModel } from "../convert/models.ts"
+import { allTargets, chooseRoute, formatTarget, type Target } from "../routing/routes.ts"
 
 const CLAUDE_MODELS: ReadonlyArray<{ id: string; name: string; created: string }> = [
   { id: "claude-opus-4-7", name: "Claude Opus 4.7", created: "2026-04-16T00:00:00Z" },
@@ -22,13 +23,28 @@ export interface ModelInfo {
   readonly created_at: string
 }
 
-export const modelInfos = (config: Pick<ProxyConfigShape, "bigModel" | "smallModel">): ReadonlyArray<ModelInfo> =>
-  CLAUDE_MODELS.map((model) => ({
+/** Pairs have no release date of their own; the epoch says "unknown" in a field the format requires. */
+const UNKNOWN_DATE = "1970-01-01T00:00:00Z"
+
+export const modelInfos = (config: Pick<ProxyConfigShape, "providers" | "routes">): ReadonlyArray<ModelInfo> => {
+  const claude = CLAUDE_MODELS.map((model): ModelInfo => {
+    const routed = chooseRoute(config.routes, config.providers, { model: model.id, max_tokens: 1, messages: [] }, 0)
+    const via = "chain" in routed ? routed.chain.map(formatTarget).join(", then ") : "?"
+    return { type: "model", id: model.id, display_name: `${model.name} (via ${via})`, created_at: model.created }
+  })
+  const pairs = new Map<string, Target>()
+  for (const target of allTargets(config.routes)) pairs.set(formatTarget(target), target)
+  for (const provider of config.providers) {
+    for (const model of provider.models) pairs.set(formatTarget({ provider: provider.name, model }), { provider: provider.name, model })
+  }
+  const direct = [...pairs].map(([id, target]): ModelInfo => ({
     type: "model",
-    id: model.id,
-    display_name: `${model.name} (via ${mapModel(model.id, config)})`,
-    created_at: model.created
+    id,
+    display_name: `${target.model} on ${target.provider}`,
+    created_at: UNKNOWN_DATE
   }))
+  return [...claude, ...direct]
+}
 
 /** Anthropic's cursor pagination: `limit` (1–1000, default 20), `after_id`, `before_id`. */
 export const listModels = (

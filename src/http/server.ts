@@ -93,7 +93,8 @@ export const makeRoutes: Effect.Effect<
           body: body.value,
           headers: request.headers,
           client: info.client,
-          upstream: config.provider,
+          // Until the routing stage chooses: the default route's first provider.
+          upstream: config.routes.default[0].provider,
           upstreamModel: body.value.model,
           receivedBytes: body.bytes,
           estimatedTokens: Math.round(body.bytes / BYTES_PER_TOKEN)

@@ -38,10 +38,13 @@ export const makeUpstreamStatus: Effect.Effect<
   const rateLimits = yield* UpstreamRateLimits
   const config = yield* ProxyConfig
 
-  const protection = Effect.all([limiter.snapshot, breaker.states([config.provider])] as const)
+  const configured = config.providers.map((provider) => provider.name)
+  const limitOf = (name: string) =>
+    config.providers.find((provider) => provider.name === name)?.protection.maxConcurrent ?? config.protection.maxConcurrent
+  const protection = Effect.all([limiter.snapshot, breaker.states(configured)] as const)
 
   const upstreams = Effect.map(Effect.all([protection, rateLimits.snapshot]), ([[permits, circuits], rates]) => {
-    const names = new Set([...circuits.map((c) => c.name), ...permits.map((p) => p.upstream), ...rates.map((r) => r.upstream)])
+    const names = new Set([...configured, ...circuits.map((c) => c.name), ...permits.map((p) => p.upstream), ...rates.map((r) => r.upstream)])
     return [...names].map((name): UpstreamStatus => {
       const lane = permits.find((p) => p.upstream === name)
       const rate = rates.find((r) => r.upstream === name)
@@ -50,7 +53,7 @@ export const makeUpstreamStatus: Effect.Effect<
         circuit: circuits.find((c) => c.name === name)?.circuit ?? "closed",
         inFlight: lane?.inUse ?? 0,
         queued: lane?.waiting ?? 0,
-        maxConcurrent: lane?.limit ?? config.protection.maxConcurrent,
+        maxConcurrent: lane?.limit ?? limitOf(name),
         rpm: rate?.rpm ?? null,
         tpm: rate?.tpm ?? null,
         coolDownMillis: rate === undefined ? 0 : Duration.toMillis(rate.coolDown)

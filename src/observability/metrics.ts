@@ -15,6 +15,8 @@
  * - `ccproxy_upstream_retries_total{upstream}`
  * - `ccproxy_rate_limit_rejections_total{upstream}` and `ccproxy_upstream_attempt_duration_ms{upstream,outcome}`,
  *   fed by `rateLimitRejected` and `attemptFinished`
+ * - `ccproxy_fallbacks_total{upstream,reason}`: a fallback chain's target that failed (reason: the upstream's status,
+ *   or what went wrong: UpstreamUnreachable, UpstreamTimeout, Overloaded…), fed by `fallbackTaken`
  * - `ccproxy_open_streams`, fed by `streamOpened` / `streamClosed`
  * - read at scrape time (`observeProtection`): `ccproxy_limiter_in_use`, `ccproxy_limiter_waiting`,
  *   `ccproxy_limiter_limit` and `ccproxy_circuit_state` (0 closed, 1 half-open, 2 open), each `{upstream}`
@@ -93,6 +95,15 @@ const rateLimitRejections = memo((upstream) =>
 /** A request refused by a rate limit on `upstream`. */
 export const rateLimitRejected = (upstream: string): Effect.Effect<void> =>
   Metric.update(rateLimitRejections(upstream), 1)
+
+const fallbacks = memo((key) => {
+  const [upstream, reason] = key.split("\u0000") as [string, string]
+  return counter("ccproxy_fallbacks_total", "Targets of a fallback chain that failed before anything reached the client", { upstream, reason })
+})
+
+/** A target of a fallback chain on `upstream` failed for `reason` (both bounded: configured names, statuses, tags). */
+export const fallbackTaken = (upstream: string, reason: string): Effect.Effect<void> =>
+  Metric.update(fallbacks(`${upstream}\u0000${reason}`), 1)
 
 /** How one upstream attempt ended; a small fixed set, since each value is a series. */
 export type AttemptOutcome = "success" | "client_error" | "rate_limited" | "server_error" | "timeout" | "unreachable" | "interrupted"

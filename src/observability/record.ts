@@ -22,6 +22,10 @@ export interface RequestRecord {
   /** The upstream (provider) name; null when the request never got that far. */
   readonly upstream: string | null
   readonly upstreamModel: string | null
+  /** Which entry of the route table chose the target (`default`, `background`, `rule`…); null before routing. */
+  readonly routedBy: string | null
+  /** Targets (`provider,model: what went wrong`) that failed before the one that answered, in the order tried. */
+  readonly failedOver: ReadonlyArray<string>
   readonly stream: boolean
   /** 200 for a stream that started, even if it later failed (then `error` says how); 499 when the client left. */
   readonly status: number
@@ -60,8 +64,12 @@ export class RequestSinks extends Context.Service<RequestSinks, ReadonlyArray<Re
  * path.
  */
 export interface RequestStatsShape {
-  /** The upstream routing chose. */
+  /** The upstream routing chose (for a fallback chain: the one tried last). */
   upstream: string | null
+  /** The route table's entry that chose it. */
+  routedBy: string | null
+  /** Targets that failed before the last one, as `provider,model: problem`; null until one does. */
+  failedOver: Array<string> | null
   retries: number
   cache: CacheOutcome | null
   /**
@@ -92,6 +100,18 @@ export const withoutStream = (stats: RequestStatsShape): RequestStatsShape => ({
   },
   set upstream(value) {
     stats.upstream = value
+  },
+  get routedBy() {
+    return stats.routedBy
+  },
+  set routedBy(value) {
+    stats.routedBy = value
+  },
+  get failedOver() {
+    return stats.failedOver
+  },
+  set failedOver(value) {
+    stats.failedOver = value
   },
   get retries() {
     return stats.retries

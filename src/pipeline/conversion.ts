@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Result from "effect/Result"
-import { ProxyConfig } from "../config.ts"
+import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import type { Provider } from "../convert/models.ts"
 import { toChatRequest } from "../convert/request.ts"
 import type { InvalidRequest } from "../errors.ts"
@@ -19,14 +19,20 @@ export const convert = (request: ProxyRequest, provider: Provider): Result.Resul
     (converted) => ({ ...converted, body: request.body, model: request.upstreamModel })
   )
 
+/** Each provider's profile by name, for converting a request routed to it. */
+export const profiles = (config: ProxyConfigShape): ((upstream: string) => Provider) => {
+  const byName = new Map(config.providers.map((provider) => [provider.name, provider.profile]))
+  return (upstream) => byName.get(upstream) ?? "generic"
+}
+
 export const conversion: Effect.Effect<Stage, never, ProxyConfig> = Effect.gen(function*() {
-  const config = yield* ProxyConfig
+  const profileOf = profiles(yield* ProxyConfig)
   // The threshold of the logger the proxy is built with (LOG_LEVEL, or a library user's own).
   const debug = yield* LogLevel.isEnabled("Debug")
   return {
     name: "conversion",
     wrap: (next) => (request) => {
-      const converted = convert(request, config.provider)
+      const converted = convert(request, profileOf(request.upstream))
       if (Result.isFailure(converted)) return Effect.fail(converted.failure)
       const handled = next({ ...request, conversion: converted.success })
       const notes = converted.success.notes

@@ -13,7 +13,7 @@ import type { ProxyError } from "../errors.ts"
 import type { ChatResponse, UpstreamEvent } from "../protocol/openai.ts"
 import { secretValues, Upstream } from "../upstream/Upstream.ts"
 import { randomId } from "../util/ids.ts"
-import { convert } from "./conversion.ts"
+import { convert, profiles } from "./conversion.ts"
 import { currentConversion, type Handler, messageReply, type ProxyReply, streamReply } from "./stage.ts"
 
 /**
@@ -42,20 +42,22 @@ const completed = (
     }))
 
 export const core: Effect.Effect<Handler, never, Upstream | ProxyConfig> = Effect.gen(function*() {
-  const upstream = yield* Upstream
+  const upstreams = yield* Upstream
   const config = yield* ProxyConfig
   const secrets = secretValues(config)
+  const profileOf = profiles(config)
 
   return (request) => {
     // A stage after the conversion stage that changed the body or the model gets the conversion made again here.
     let conversion = currentConversion(request)
     if (conversion === undefined) {
-      const converted = convert(request, config.provider)
+      const converted = convert(request, profileOf(request.upstream))
       if (Result.isFailure(converted)) return Effect.fail(converted.failure)
       conversion = converted.success
     }
     const chat = conversion.request
     const context = { clientModel: request.body.model, toolNames: conversion.toolNames, secrets }
+    const upstream = upstreams.provider(request.upstream)
     return chat.stream
       ? streamed(upstream.stream(chat), { ...context, inputTokens: request.estimatedTokens }, request.upstreamModel)
       : completed(upstream.complete(chat), context, request.upstreamModel)

@@ -7,7 +7,6 @@
  * Only kinds and locations are ever written to the log or the error, never a matched value.
  */
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import { InvalidRequest } from "../errors.ts"
 import { findSecretsInRequest, redactSecretsInRequest, type SecretFinding } from "../guardrails/scan.ts"
 import { makeSecretScanner } from "../guardrails/secrets.ts"
@@ -29,13 +28,13 @@ export const blockedMessage = (findings: ReadonlyArray<SecretFinding>): string =
   "Remove the credential from the conversation, or ask the operator to use redact mode."
 
 /**
- * The stage for these settings. `upstreamKey`, the proxy's own key, is looked for as well: a prompt that carries
- * it would hand it to the upstream (or to whoever reads the upstream's logs).
+ * The stage for these settings. `upstreamKeys`, the proxy's own credentials, are looked for as well: a prompt that
+ * carries one would hand it to an upstream (or to whoever reads the upstream's logs).
  */
-export const makeGuardrails = (settings: GuardrailSettings, upstreamKey?: Redacted.Redacted<string>): Stage => {
+export const makeGuardrails = (settings: GuardrailSettings, upstreamKeys: ReadonlyArray<string> = []): Stage => {
   const name = "guardrails"
   if (settings.secretGuard === "off") return { name, wrap: (next) => next }
-  const scanner = makeSecretScanner({ literals: upstreamKey === undefined ? [] : [Redacted.value(upstreamKey)] })
+  const scanner = makeSecretScanner({ literals: upstreamKeys })
   if (settings.secretGuard === "block") {
     return {
       name,

@@ -137,6 +137,8 @@ const toRecord = (subject: Subject, outcome: Outcome, now: number, costOf: CostO
     clientModel: subject.model,
     upstream: subject.stats.upstream,
     upstreamModel,
+    routedBy: subject.stats.routedBy,
+    failedOver: subject.stats.failedOver ?? [],
     stream: subject.stream,
     status: outcome.status,
     durationMs: now - subject.startedAt,
@@ -165,7 +167,10 @@ const logLine = (record: RequestRecord, defect: string | undefined) => {
   const fields = {
     request_id: record.id,
     client_model: record.clientModel,
+    upstream: record.upstream,
     upstream_model: record.upstreamModel,
+    ...(record.routedBy === null ? {} : { routed_by: record.routedBy }),
+    ...(record.failedOver.length === 0 ? {} : { failed_over: record.failedOver }),
     stream: record.stream,
     status: record.status,
     duration_ms: record.durationMs,
@@ -222,7 +227,7 @@ export const makeLogging = (costOf?: CostOf): Effect.Effect<Stage> =>
       stream: request.body.stream === true,
       key: request.client.keyFingerprint,
       startedAt: 0,
-      stats: { upstream: null, retries: 0, cache: null, seen: emptySeen() }
+      stats: { upstream: null, routedBy: null, failedOver: null, retries: 0, cache: null, seen: emptySeen() }
     })
 
     return {

@@ -8,12 +8,11 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import { ProxyConfig } from "../config.ts"
 import { tracingActive } from "../observability/tracing.ts"
 import { Prices, tokenUsage } from "../observability/prices.ts"
 import type * as Protection from "../protection/protection.ts"
-import { Upstream } from "../upstream/Upstream.ts"
+import { secretValues, Upstream } from "../upstream/Upstream.ts"
 import { conversion } from "./conversion.ts"
 import type * as Cache from "../cache/cache.ts"
 import { makeCacheStage } from "./cache.ts"
@@ -77,7 +76,7 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
       const prices = yield* Prices
       const defaults = [
         yield* makeLogging((upstream, model, usage) => prices.costOf(upstream, model, tokenUsage(usage))),
-        makeGuardrails(config.guardrails, Option.getOrUndefined(config.apiKey)),
+        makeGuardrails(config.guardrails, secretValues(config)),
         validation,
         yield* routing,
         yield* conversion,

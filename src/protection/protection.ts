@@ -10,6 +10,9 @@
  *
  * Import as a namespace: `import * as Protection from "./protection/protection.ts"`, then `Protection.layer(…)`.
  */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import { UpstreamBreaker } from "./breaker.ts"
 import { ConcurrencyLimiter } from "./concurrency.ts"
@@ -23,10 +26,73 @@ export { defaultProtection, parseProtection, PROTECTION_VARIABLES, type Protecti
 
 export type Services = ConcurrencyLimiter | UpstreamRateLimits | UpstreamBreaker
 
-/** All three services, in memory, from settings already checked by `parseProtection`. */
-export const layer = (settings: ProtectionSettings): Layer.Layer<Services> =>
+const sameSettings = (a: ProtectionSettings, b: ProtectionSettings): boolean =>
+  (Object.keys(a) as Array<keyof ProtectionSettings>).every((key) => Equal.equals(a[key], b[key]))
+
+const inMemory = (settings: ProtectionSettings): Layer.Layer<Services> =>
   Layer.mergeAll(
     ConcurrencyLimiter.layer(settings),
     UpstreamRateLimits.layerMemory(settings),
     UpstreamBreaker.layerMemory(settings)
   )
+
+/**
+ * All three services, in memory, from settings already checked by `parseProtection`; `perUpstream` gives named
+ * upstreams settings of their own (a provider's `max_concurrent`, `rpm`, breaker…). Each such upstream gets its
+ * own instances and calls are sent to them by name, so the protections themselves stay single-setting and simple.
+ */
+export const layer = (
+  settings: ProtectionSettings,
+  perUpstream: ReadonlyMap<string, ProtectionSettings> = new Map()
+): Layer.Layer<Services> => {
+  const own = [...perUpstream].filter(([, upstreamSettings]) => !sameSettings(upstreamSettings, settings))
+  if (own.length === 0) return inMemory(settings)
+  return Layer.effectContext(Effect.gen(function*() {
+    const fallback = yield* Layer.build(inMemory(settings))
+    const byName = new Map<string, Context.Context<Services>>()
+    for (const [name, upstreamSettings] of own) byName.set(name, yield* Layer.build(inMemory(upstreamSettings)))
+    return dispatchByUpstream(fallback, byName)
+  }))
+}
+
+/** One set of services that sends each call to the named upstream's own instance (or the shared one). */
+const dispatchByUpstream = (
+  fallback: Context.Context<Services>,
+  byName: ReadonlyMap<string, Context.Context<Services>>
+): Context.Context<Services> => {
+  const all = [fallback, ...byName.values()]
+  const of = <I extends Services, S>(tag: Context.Key<I, S>) => (upstream: string): S => Context.get(byName.get(upstream) ?? fallback, tag)
+  const every = <I extends Services, S>(tag: Context.Key<I, S>): ReadonlyArray<S> => all.map((context) => Context.get(context, tag))
+  const limiter = of(ConcurrencyLimiter)
+  const limits = of(UpstreamRateLimits)
+  const breaker = of(UpstreamBreaker)
+  // An upstream with instances of its own is reported by those only; the shared ones report everything else.
+  const owned = (names: Iterable<string> | undefined, context: Context.Context<Services>) =>
+    names === undefined ? undefined : [...names].filter((name) => (byName.get(name) ?? fallback) === context)
+  return Context.make(ConcurrencyLimiter, {
+    acquire: (upstream) => limiter(upstream).acquire(upstream),
+    stats: (upstream) => limiter(upstream).stats(upstream),
+    snapshot: Effect.map(Effect.forEach(every(ConcurrencyLimiter), (one) => one.snapshot), (lists) => lists.flat())
+  }).pipe(
+    Context.add(UpstreamRateLimits, {
+      acquire: (upstream, tokens) => limits(upstream).acquire(upstream, tokens),
+      settle: (ticket, tokens) => limits(ticket.upstream).settle(ticket, tokens),
+      feedback: (upstream, feedback) => limits(upstream).feedback(upstream, feedback),
+      snapshot: Effect.map(Effect.forEach(every(UpstreamRateLimits), (one) => one.snapshot), (lists) => lists.flat())
+    }),
+    Context.add(UpstreamBreaker, {
+      protect: (upstream, effect) => breaker(upstream).protect(upstream, effect),
+      admit: (upstream, endedWith) => breaker(upstream).admit(upstream, endedWith),
+      states: (names) =>
+        Effect.map(
+          Effect.forEach(all, (context) => {
+            const circuits = Context.get(context, UpstreamBreaker)
+            const mine = owned(names, context)
+            return Effect.map(circuits.states(mine), (states) =>
+              context === fallback ? states.filter((state) => !byName.has(state.name)) : states)
+          }),
+          (lists) => lists.flat()
+        )
+    })
+  )
+}

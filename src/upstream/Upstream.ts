@@ -22,6 +22,7 @@ import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
+import { providerSecrets, type ProviderSettings } from "../config/providers.ts"
 import { type AttemptOutcome, attemptFinished } from "../observability/metrics.ts"
 import { RequestStats } from "../observability/record.ts"
 import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject, redactSecrets } from "../convert/errors.ts"
@@ -34,9 +35,10 @@ import { completionAsChunks } from "./completion-chunks.ts"
 import { describeNetworkError, isConnectTimeout } from "./network-errors.ts"
 import { LiteralCache, serializeChatRequest } from "./request-body.ts"
 import { readSse } from "./sse-reader.ts"
-import { Transport, type TransportRequest, type TransportResponse } from "./transport.ts"
+import { Transport, type TransportRequest, type TransportResponse, type TransportShape } from "./transport.ts"
 
-export interface UpstreamShape {
+/** One provider's Chat Completions endpoint. */
+export interface UpstreamClient {
   /** A non-streaming completion. */
   readonly complete: (request: ChatRequest) => Effect.Effect<ChatResponse, ProxyError>
   /**
@@ -46,6 +48,12 @@ export interface UpstreamShape {
    * closed when that scope ends even if the stream never runs.
    */
   readonly stream: (request: ChatRequest) => Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope>
+}
+
+/** Every configured provider's client, by provider name. */
+export interface UpstreamShape {
+  /** The named provider's client; routing only names configured providers, so an unknown name is a defect. */
+  readonly provider: (name: string) => UpstreamClient
 }
 
 /** Statuses worth another attempt: the upstream may well answer differently in a moment. */
@@ -128,21 +136,45 @@ export const RateLimitGate = Context.Reference<RateLimitGate>("ccproxy/RateLimit
   defaultValue: () => ({ rateLimited: () => Effect.void, beforeRetry: () => Effect.void })
 })
 
+/** What every provider's client shares: the settings, the wire, the rate-limit gate, the literal cache. */
+interface Shared {
+  readonly config: ProxyConfigShape
+  readonly transport: TransportShape
+  readonly gate: RateLimitGate
+  readonly traced: boolean
+  readonly literals: LiteralCache
+}
+
 export const make = Effect.gen(function*() {
   const config = yield* ProxyConfig
-  const transport = yield* Transport
-  const gate = yield* RateLimitGate
-  const upstreamName = config.provider
-  const url = `${config.baseUrl}/chat/completions`
+  const shared: Shared = {
+    config,
+    transport: yield* Transport,
+    gate: yield* RateLimitGate,
+    traced: yield* tracingActive,
+    // One for all providers: a conversation that falls back to another provider repeats the same strings.
+    literals: new LiteralCache(LITERAL_CACHE_BYTES)
+  }
+  const clients = new Map(config.providers.map((provider) => [provider.name, makeClient(provider, shared)]))
+  return Upstream.of({
+    provider: (name) => {
+      const client = clients.get(name)
+      if (client === undefined) throw new Error(`no upstream provider named "${name}" (have ${[...clients.keys()].join(", ")})`)
+      return client
+    }
+  })
+})
+
+const makeClient = (provider: ProviderSettings, { config, gate, literals, traced, transport }: Shared): UpstreamClient => {
+  const upstreamName = provider.name
+  const url = `${provider.baseUrl}/chat/completions`
   const connectMillis = Duration.toMillis(config.connectTimeout)
   const firstByteMillis = Duration.toMillis(config.firstByteTimeout)
-  const baseHeaders = upstreamHeaders(config)
+  const baseHeaders = upstreamHeaders(provider, config)
   const streamHeaders = { ...baseHeaders, "content-type": "application/json", accept: "text/event-stream" }
   const jsonHeaders = { ...baseHeaders, "content-type": "application/json", accept: "application/json" }
-  const secrets = secretValues(config)
-  const traced = yield* tracingActive
+  const secrets = providerSecrets(provider)
   const spanAttributes = traced ? upstreamSpanAttributes(upstreamName, url) : {}
-  const literals = new LiteralCache(LITERAL_CACHE_BYTES)
   const readerOptions = {
     idleMillis: Duration.toMillis(config.idleTimeout),
     pingMillis: Duration.toMillis(config.pingInterval),
@@ -287,8 +319,8 @@ export const make = Effect.gen(function*() {
   const stream = (request: ChatRequest): Effect.Effect<Stream.Stream<UpstreamEvent, ProxyError>, ProxyError, Scope.Scope> =>
     attempt(request, readStream)
 
-  return Upstream.of({ complete, stream })
-})
+  return { complete, stream }
+}
 
 /** What every attempt span says about where it went (no path or query: a base URL may carry a key). */
 const upstreamSpanAttributes = (upstream: string, url: string): Record<string, unknown> => {
@@ -307,18 +339,18 @@ const withTraceparent = (call: TransportRequest, span: Tracer.Span): TransportRe
   headers: { ...call.headers, traceparent: traceparent(span) }
 })
 
-/** What must never reach a client or a log, should the upstream echo it back. */
-export const secretValues = (config: ProxyConfigShape): ReadonlyArray<string> =>
-  Option.match(config.apiKey, { onNone: () => [], onSome: (key) => [Redacted.value(key)] })
+/** What must never reach a client or a log, should an upstream echo it back: every provider's credentials. */
+export const secretValues = (config: ProxyConfigShape): ReadonlyArray<string> => config.providers.flatMap(providerSecrets)
 
-const upstreamHeaders = (config: ProxyConfigShape): Record<string, string> => {
+const upstreamHeaders = (provider: ProviderSettings, config: ProxyConfigShape): Record<string, string> => {
   const headers: Record<string, string> = {}
-  if (Option.isSome(config.apiKey)) headers.authorization = `Bearer ${Redacted.value(config.apiKey.value)}`
-  if (config.provider === "openrouter") {
+  if (Option.isSome(provider.apiKey)) headers.authorization = `Bearer ${Redacted.value(provider.apiKey.value)}`
+  if (provider.profile === "openrouter") {
     headers["http-referer"] = config.referer
     headers["x-title"] = config.appName
   }
-  return headers
+  // The provider's own headers last: a gateway that wants its key in `api-key`, or another referer, gets it.
+  return { ...headers, ...provider.headers }
 }
 
 export class Upstream extends Context.Service<Upstream, UpstreamShape>()("ccproxy/Upstream") {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import { InvalidRequest, toAnthropicError } from "../../src/errors.ts"
 import { DEFAULT_GUARDRAILS, type GuardrailSettings } from "../../src/guardrails/settings.ts"
 import { makeGuardrails } from "../../src/pipeline/guardrails.ts"
@@ -116,10 +115,10 @@ describe("guardrails stage", () => {
       const { core, seen } = fakeCore()
       const key = `upstream-${alnum(30)}`
       const body: MessagesRequest = { ...withSecret, messages: [{ role: "user", content: `curl -H "Authorization: Bearer ${key}"` }] }
-      const stage = makeGuardrails(settings("redact"), Redacted.make(key))
+      const stage = makeGuardrails(settings("redact"), [key])
       yield* compose([stage], core)(requestOf(body))
       expect(seen[0]!.messages[0]!.content).toBe(`curl -H "Authorization: Bearer [REDACTED:upstream_api_key]"`)
-      const error = yield* Effect.flip(compose([makeGuardrails(settings("block"), Redacted.make(key))], core)(requestOf(body)))
+      const error = yield* Effect.flip(compose([makeGuardrails(settings("block"), [key])], core)(requestOf(body)))
       expect(error.message).toContain("upstream_api_key in messages.0.content")
       expect(error.message).not.toContain(key)
     }))

@@ -21,6 +21,8 @@ const base: RequestRecord = {
   clientModel: "claude-sonnet-4-6",
   upstream: "openai",
   upstreamModel: "gpt-4.1",
+  routedBy: "default",
+  failedOver: [],
   stream: true,
   status: 200,
   durationMs: 1234,

@@ -49,6 +49,8 @@ const rec = (overrides: Partial<RequestRecord> = {}): RequestRecord => ({
   clientModel: "claude-sonnet-4-6",
   upstream: "openai",
   upstreamModel: "gpt-4.1",
+  routedBy: "default",
+  failedOver: [],
   stream: true,
   status: 200,
   durationMs: 120,

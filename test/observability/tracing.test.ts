@@ -85,7 +85,7 @@ const proxyLayer = (raw: Record<string, string>, tracer: Layer.Layer<never>, log
     Layer.provide(Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache))),
     Layer.provide(Layer.effect(RequestSinks, Effect.map(Effect.service(Metrics), (metrics) => [metrics, tracingSink]))),
     Layer.provide(Metrics.layer),
-    Layer.provide(Prices.layer({ upstreams: [{ name: config.provider, baseUrl: config.baseUrl }], settings: config.prices })),
+    Layer.provide(Prices.layer({ upstreams: config.providers, settings: config.prices })),
     Layer.provide(Protection.layer(config.protection)),
     Layer.provide(Tokenizer.layer),
     Layer.provide(Log.capture(logs)),

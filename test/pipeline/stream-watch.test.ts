@@ -102,7 +102,7 @@ describe("whenStreamEnds", () => {
   it.effect("without the stream observations (a de-duplicated call), it watches the stream itself", () =>
     Effect.gen(function*() {
       const endings: Array<{ exit: Exit.Exit<unknown, unknown>; outputTokens: number | undefined }> = []
-      const stats = { upstream: null, retries: 0, cache: null, seen: emptySeen() }
+      const stats = { upstream: null, routedBy: null, failedOver: null, retries: 0, cache: null, seen: emptySeen() }
       const view = withoutStream(stats)
       view.retries++
       expect(stats.retries).toBe(1)

@@ -75,12 +75,12 @@ describe("Upstream.layerLive", () => {
       const upstream = Layer.provide(Upstream.layerLive, ProxyConfig.make(config))
 
       const completion = yield* Effect.flatMap(Upstream, (u) =>
-        u.complete({ model: "m", messages: [{ role: "user", content: "hi" }] })
+        u.provider("generic").complete({ model: "m", messages: [{ role: "user", content: "hi" }] })
       ).pipe(Effect.provide(upstream))
       expect(completion.choices?.[0]?.message?.content).toBe("hi")
 
       const chunks = yield* Effect.flatMap(Upstream, (u) =>
-        Effect.flatMap(u.stream({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }), Stream.runCollect)
+        Effect.flatMap(u.provider("generic").stream({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }), Stream.runCollect)
       ).pipe(Effect.provide(upstream))
       expect(chunks.map((c) => (c === SILENCE ? "silence" : c.choices?.[0]?.delta?.content))).toEqual(["over h2"])
 

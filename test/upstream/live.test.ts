@@ -52,7 +52,7 @@ describe("Upstream.layerLive over HTTP/1.1", () => {
       const text = `héllo — 🤖 ${"long text that goes through the literal cache ".repeat(40)}`
       const chunks = yield* Effect.flatMap(Upstream, (upstream) =>
         Effect.flatMap(
-          upstream.stream({ model: "m", stream: true, messages: [{ role: "user", content: text }] }),
+          upstream.provider("generic").stream({ model: "m", stream: true, messages: [{ role: "user", content: text }] }),
           Stream.runCollect
         )
       ).pipe(Effect.provide(Layer.provide(Upstream.layerLive, ProxyConfig.make(config))))

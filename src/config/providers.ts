@@ -1,0 +1,114 @@
+/**
+ * The upstream providers: from the config file's `providers`, or the one implicit provider the environment
+ * describes (OPENAI_BASE_URL / OPENAI_API_KEY / OPENROUTER_API_KEY), named after its detected profile as it always
+ * was, so a setup without a file keeps its upstream name in logs, metrics and limits.
+ */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { detectProvider, type Provider } from "../convert/models.ts"
+import type { ProtectionSettings } from "../protection/settings.ts"
+import { ConfigInvalid } from "./env.ts"
+import type { ProviderEntry } from "./file.ts"
+
+export interface ProviderSettings {
+  /** The upstream's name: in routes (`"name,model"`), logs, metrics and limits. */
+  readonly name: string
+  /** Chat Completions base URL without the trailing `/chat/completions`. */
+  readonly baseUrl: string
+  /** Bearer key; absent for local servers (Ollama, vLLM, llama.cpp). */
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  /** The vendor's request dialect and answer quirks. */
+  readonly profile: Provider
+  /** The models it serves, as configured (may be empty: any model is sent on). */
+  readonly models: ReadonlyArray<string>
+  /** Extra request headers; never logged (a gateway key may be among them). */
+  readonly headers: Readonly<Record<string, string>>
+  /** This provider's in-flight limit, budgets and breaker: the global settings with its own overrides. */
+  readonly protection: ProtectionSettings
+}
+
+const trimSlash = (url: string) => url.replace(/\/+$/, "")
+
+/** An http(s) URL without a trailing slash, or undefined. */
+export const normaliseBaseUrl = (text: string): string | undefined => {
+  try {
+    const url = new URL(text)
+    if (url.protocol === "http:" || url.protocol === "https:") return trimSlash(text)
+  } catch {
+    // not a URL
+  }
+  return undefined
+}
+
+const seconds = (value: number | string, file: string, field: string): Duration.Duration => {
+  const parsed = typeof value === "number" ? Duration.seconds(value) : Option.getOrUndefined(Duration.fromInput(value as Duration.Input))
+  if (parsed === undefined || !Number.isFinite(Duration.toMillis(parsed))) {
+    throw new ConfigInvalid({ file, variable: field, problem: `must be a duration such as "30 seconds" (got "${value}")` })
+  }
+  return parsed
+}
+
+/** The file's providers, checked: URLs, unique names, durations. */
+export const providersFromFile = (
+  entries: ReadonlyArray<ProviderEntry>,
+  global: ProtectionSettings,
+  file: string
+): ReadonlyArray<ProviderSettings> => {
+  const seen = new Set<string>()
+  return entries.map((entry, i) => {
+    const at = (field: string) => `providers[${i}].${field}`
+    if (seen.has(entry.name)) throw new ConfigInvalid({ file, variable: at("name"), problem: `repeats the provider name "${entry.name}"` })
+    seen.add(entry.name)
+    const baseUrl = normaliseBaseUrl(entry.base_url)
+    if (baseUrl === undefined) {
+      throw new ConfigInvalid({ file, variable: at("base_url"), problem: `must be an http(s) URL (got "${entry.base_url}")` })
+    }
+    const breaker = entry.breaker ?? {}
+    return {
+      name: entry.name,
+      baseUrl,
+      apiKey: entry.api_key === undefined || entry.api_key === "" ? Option.none() : Option.some(Redacted.make(entry.api_key)),
+      profile: entry.profile ?? detectProvider(baseUrl),
+      models: entry.models ?? [],
+      headers: Object.fromEntries(Object.entries(entry.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
+      protection: {
+        ...global,
+        maxConcurrent: entry.max_concurrent ?? global.maxConcurrent,
+        rpm: entry.rpm ?? global.rpm,
+        tpm: entry.tpm ?? global.tpm,
+        queueTimeout: entry.queue_timeout === undefined ? global.queueTimeout : seconds(entry.queue_timeout, file, at("queue_timeout")),
+        failureThreshold: breaker.failure_threshold ?? global.failureThreshold,
+        recoveryTimeout: breaker.recovery_timeout === undefined
+          ? global.recoveryTimeout
+          : seconds(breaker.recovery_timeout, file, at("breaker.recovery_timeout")),
+        halfOpenRequests: breaker.half_open_requests ?? global.halfOpenRequests
+      }
+    }
+  })
+}
+
+/** The one provider the environment describes. */
+export const implicitProvider = (
+  baseUrl: string,
+  apiKey: string | undefined,
+  models: ReadonlyArray<string>,
+  protection: ProtectionSettings
+): ProviderSettings => ({
+  name: detectProvider(baseUrl),
+  baseUrl,
+  apiKey: apiKey === undefined ? Option.none() : Option.some(Redacted.make(apiKey)),
+  profile: detectProvider(baseUrl),
+  models,
+  headers: {},
+  protection
+})
+
+/** Header names whose values are credentials (a gateway's own key, say). */
+const SECRET_HEADER = /key|token|secret|auth|cookie/i
+
+/** Every provider's key and credential headers: none may reach a client, a log or a recording. */
+export const providerSecrets = (provider: ProviderSettings): ReadonlyArray<string> => [
+  ...(Option.isSome(provider.apiKey) ? [Redacted.value(provider.apiKey.value)] : []),
+  ...Object.entries(provider.headers).filter(([name, value]) => SECRET_HEADER.test(name) && value !== "").map(([, value]) => value)
+]

@@ -23,26 +23,25 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 /** A duration as in the environment: seconds as a number, or text such as "30 seconds". */
 const DurationText = Schema.Union([Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), Schema.String])
 
-/** `"provider,model"`, or a list of them: the list is a fallback chain, tried in order. */
 const Target = Schema.String.check(Schema.isPattern(/^[^,\s]+\s*,\s*\S.*$/, { message: `Expected "provider,model"` }))
-const Chain = Schema.Union([Target, Schema.NonEmptyArray(Target)])
+const Chain = Schema.Union([Target, Schema.NonEmptyArray(Target)]).annotate({
+  description: `"provider,model", or a list of them: a fallback chain, tried in order`
+})
+const about = <S extends Schema.Top>(schema: S, description: string) => schema.annotate({ description }) as S
 
 const Provider = Schema.Struct({
   name: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
     message: "Expected a name of letters, digits, '.', '_' or '-'"
   })),
-  base_url: Schema.String,
-  api_key: Schema.optionalKey(Schema.String),
-  /** The vendor's dialect and quirks; detected from `base_url` when absent. */
-  profile: Schema.optionalKey(Schema.Literals(PROFILES)),
-  /** The models it serves: listed by `/v1/models`; a client asking for one by name is routed here. */
-  models: Schema.optionalKey(Schema.Array(Schema.String)),
-  /** Extra request headers, e.g. an organisation id or a gateway's own key. */
-  headers: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  max_concurrent: Schema.optionalKey(PositiveInt),
-  rpm: Schema.optionalKey(PositiveInt),
-  tpm: Schema.optionalKey(PositiveInt),
-  queue_timeout: Schema.optionalKey(DurationText),
+  base_url: about(Schema.String, "Chat Completions base URL, without /chat/completions"),
+  api_key: Schema.optionalKey(about(Schema.String, "Bearer key; write \"${VAR}\" to read it from the environment")),
+  profile: Schema.optionalKey(about(Schema.Literals(PROFILES), "The vendor's dialect and quirks; detected from base_url when absent")),
+  models: Schema.optionalKey(about(Schema.Array(Schema.String), "Models it serves: listed by /v1/models; a client asking for one by name is routed here")),
+  headers: Schema.optionalKey(about(Schema.Record(Schema.String, Schema.String), "Extra request headers")),
+  max_concurrent: Schema.optionalKey(about(PositiveInt, "Requests in flight to this provider (default MAX_CONCURRENT_UPSTREAM)")),
+  rpm: Schema.optionalKey(about(PositiveInt, "Requests per minute to this provider (default UPSTREAM_RPM)")),
+  tpm: Schema.optionalKey(about(PositiveInt, "Tokens per minute to this provider (default UPSTREAM_TPM)")),
+  queue_timeout: Schema.optionalKey(about(DurationText, "Longest wait for a permit or budget: seconds, or text such as \"30 seconds\"")),
   breaker: Schema.optionalKey(Schema.Struct({
     failure_threshold: Schema.optionalKey(PositiveInt),
     recovery_timeout: Schema.optionalKey(DurationText),
@@ -52,27 +51,26 @@ const Provider = Schema.Struct({
 export type ProviderEntry = typeof Provider.Type
 
 const Routes = Schema.Struct({
-  default: Chain,
-  /** Requests for haiku models: Claude Code's background work (titles, summaries, quick checks). */
-  background: Schema.optionalKey(Chain),
-  /** Requests with thinking enabled. */
-  think: Schema.optionalKey(Chain),
-  /** Requests whose estimated prompt is above `threshold_tokens`. */
-  long_context: Schema.optionalKey(Schema.Struct({ target: Chain, threshold_tokens: PositiveInt })),
-  /** Requests that offer a web search tool. */
-  web_search: Schema.optionalKey(Chain),
-  /** Tried first, in order: the client's model name against a glob (`*` any run of characters, `?` one). */
-  rules: Schema.optionalKey(Schema.Array(Schema.Struct({ match: Schema.String, target: Chain })))
+  default: about(Chain, "Every request no other route takes"),
+  background: Schema.optionalKey(about(Chain, "Requests for haiku models: Claude Code's background work")),
+  think: Schema.optionalKey(about(Chain, "Requests with thinking enabled")),
+  long_context: Schema.optionalKey(about(
+    Schema.Struct({ target: Chain, threshold_tokens: PositiveInt }),
+    "Requests whose estimated prompt is above threshold_tokens"
+  )),
+  web_search: Schema.optionalKey(about(Chain, "Requests that offer a web search tool")),
+  rules: Schema.optionalKey(about(
+    Schema.Array(Schema.Struct({ match: Schema.String, target: Chain })),
+    "Tried first, in order: the client's model against a glob (* any run of characters, ? one character)"
+  ))
 })
 export type RoutesEntry = typeof Routes.Type
 
 const StageEntry = Schema.Struct({
-  /** A module path, relative to the config file's folder, or a package name. */
-  module: Schema.String,
-  before: Schema.optionalKey(Schema.String),
-  after: Schema.optionalKey(Schema.String),
-  /** Handed to the module's `make(options)` when it exports one. */
-  options: Schema.optionalKey(Schema.Unknown)
+  module: about(Schema.String, "A module path, relative to the config file's folder, or a package name"),
+  before: Schema.optionalKey(about(Schema.String, "The stage it goes before (logging, guardrails, validation, routing, …)")),
+  after: Schema.optionalKey(about(Schema.String, "The stage it goes after")),
+  options: Schema.optionalKey(about(Schema.Unknown, "Handed to the module's make(options)"))
 })
 export type StageEntry = typeof StageEntry.Type
 
@@ -126,7 +124,7 @@ const invalidAt = (file: string, path: ReadonlyArray<PropertyKey>, problem: stri
 
 const parseText = (file: string, text: string): unknown => {
   if (/\.ya?ml$/i.test(file)) {
-    const document = Yaml.parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+    const document = Yaml.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
     const error = document.errors[0]
     if (error !== undefined) {
       const [line, column] = error.linePos?.[0] === undefined ? [] : [error.linePos[0].line, error.linePos[0].col]

@@ -55,7 +55,7 @@ export const core: Effect.Effect<Handler, never, Upstream | ProxyConfig> = Effec
       conversion = converted.success
     }
     const chat = conversion.request
-    const context = { clientModel: request.body.model, toolNames: conversion.toolNames, secrets }
+    const context = { clientModel: request.body.model, toolNames: conversion.toolNames, secrets, provider: config.provider }
     return chat.stream
       ? streamed(upstream.stream(chat), { ...context, inputTokens: request.estimatedTokens }, request.upstreamModel)
       : completed(upstream.complete(chat), context, request.upstreamModel)

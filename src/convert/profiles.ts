@@ -230,8 +230,8 @@ const ROWS: { readonly [P in Provider]: Omit<Profile, "name"> } = {
       imageUrls: false
     },
     reasoningHistory: "drop",
-    // `reasoning` deltas; "stop" after streamed tool calls; index 0 reused (§G.5).
-    quirks: ["reasoning-in-reasoning", "stop-after-tool-calls", "tool-index-reused", "usage-after-finish"]
+    // `reasoning` deltas; "stop" after streamed tool calls (§G.5).
+    quirks: ["reasoning-in-reasoning", "stop-after-tool-calls", "usage-after-finish"]
   },
   vllm: {
     // tool_choice "auto" needs server flags, which we cannot see (§G.6).

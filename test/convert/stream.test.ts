@@ -401,6 +401,19 @@ const expectedEvents: Record<string, ReadonlyArray<string>> = {
     "stop 1",
     "message_delta end_turn null in=14 out=46 read=0 write=0 thinking=44",
     "message_stop"
+  ],
+  "vllm-reasoning-field": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta Short question,",
+    "delta 0 thinking_delta  short answer.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta Done.",
+    "stop 1",
+    "message_delta end_turn null in=57 out=18 read=0 write=0",
+    "message_stop"
   ]
 }
 

@@ -54,7 +54,7 @@ export const replayAsClient = (name: string, ctx: StreamContext) =>
         })
     })
     return yield* Effect.promise(() =>
-      client.messages.stream({ model: "claude-sonnet-4-5", max_tokens: 1024, messages: [{ role: "user", content: "hi" }] })
+      client.messages.stream({ model: "claude-opus-4-7", max_tokens: 1024, messages: [{ role: "user", content: "hi" }] })
         .finalMessage()
     )
   })

@@ -6,31 +6,33 @@
  *   calls, then one user message holding attachments moved out of tool results, then the user's own content.
  * - A tool result can only answer a call of the assistant turn right before it; any other result becomes user text.
  * - Consecutive user (or assistant) turns are merged first, as the Anthropic API does.
- * - DeepSeek gets `reasoning_content` on every assistant message ("" when the history has none), because its
- *   thinking mode rejects assistant turns without it.
- * - Documents: text is inlined; PDFs become `file` parts for OpenAI/OpenRouter and are refused elsewhere; URL
- *   documents only for OpenRouter (it fetches them); Files-API ids are refused (they mean nothing upstream).
+ * - Thinking history follows the profile (profiles.ts, reasoning-replay.ts): DeepSeek gets `reasoning_content` on
+ *   every assistant message ("" when the history has none), because its thinking mode rejects assistant turns
+ *   without it; OpenRouter gets `reasoning_details` rebuilt from the thinking blocks; others get nothing.
+ * - Documents: text is inlined; PDFs become `file` parts where the dialect takes files and are refused elsewhere;
+ *   URL documents only where the vendor fetches them; Files-API ids are refused (they mean nothing upstream).
+ * - Tool-call ids pass verbatim, except to a vendor with an id rule (Mistral: 9 alphanumerics), where every id is
+ *   rewritten by the same pure function in calls and results alike, so pairs stay pairs.
  * - A trailing assistant message (prefill) stays a trailing assistant message; OpenAI-style APIs read it as history.
  */
+import { createHash } from "node:crypto"
 import type * as A from "../protocol/anthropic.ts"
 import type * as O from "../protocol/openai.ts"
-import type { Provider } from "./models.ts"
+import { modelFamily } from "./models.ts"
+import type { ToolIdRule } from "./profiles.ts"
+import { detailsOfBlock } from "./reasoning-replay.ts"
 import { type Context, reject } from "./request-context.ts"
 
 const BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 const MISSING_RESULT = "(no result: the client did not return a result for this tool call)"
 
 /**
- * Self-hosted chat templates (Qwen3, Mistral, Gemma under vLLM, llama.cpp or Ollama) reject a system message
- * that is not the first one, and Claude Code sends one mid-conversation on every turn; hosted APIs accept them
- * anywhere, so there they stay in place.
+ * The system prompt and the conversation, in upstream order. Where the dialect allows system messages only first
+ * (chat templates of self-hosted servers), mid-conversation system text is hoisted into the leading one.
  */
-const HOISTS_SYSTEM: ReadonlySet<Provider> = new Set(["ollama", "generic"])
-
-/** The system prompt and the conversation, in upstream order. */
 export const toChatMessages = (req: A.MessagesRequest, context: Context): Array<O.ChatMessage> => {
   const messages = [...systemMessages(req.system, context.notes), ...convertMessages(req.messages, context)]
-  return HOISTS_SYSTEM.has(context.target.provider) ? hoistSystem(messages, context.notes) : messages
+  return context.profile.request.systemAnywhere ? messages : hoistSystem(messages, context.notes)
 }
 
 /** All system text in one leading message; user messages that become neighbours are merged, as templates expect. */
@@ -72,6 +74,8 @@ const isDocument = (block: A.ContentBlock): block is A.DocumentBlock => block.ty
 export const isToolUse = (block: A.ContentBlock): block is A.ToolUseBlock => block.type === "tool_use"
 const isToolResult = (block: A.ContentBlock): block is A.ToolResultBlock => block.type === "tool_result"
 const isThinking = (block: A.ContentBlock): block is A.ThinkingBlock => block.type === "thinking"
+const isRedactedThinking = (block: A.ContentBlock): block is A.RedactedThinkingBlock =>
+  block.type === "redacted_thinking"
 
 const isBlank = (text: string): boolean => text.trim() === ""
 
@@ -125,18 +129,33 @@ const mergeTurns = (messages: ReadonlyArray<A.Message>): Array<Turn> => {
   return turns
 }
 
-/** The tool calls of the latest assistant turn: id → upstream tool name, in call order. */
+/** The tool calls of the latest assistant turn: the client's id → upstream tool name, in call order. */
 type OpenCalls = ReadonlyMap<string, string>
 
-const placeholderResults = (ids: Iterable<string>): Array<O.ChatMessage> =>
-  [...ids].map((id) => ({ role: "tool", tool_call_id: id, content: MISSING_RESULT }))
+const ALNUM9 = /^[a-zA-Z0-9]{9}$/
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+/** 9 base-62 digits of the id's SHA-256: the same id always maps to the same value, distinct ids practically never meet. */
+const alnum9 = (id: string): string => {
+  const digest = createHash("sha256").update(id).digest()
+  let out = ""
+  for (let i = 0; i < 9; i++) out += BASE62[digest[i]! % 62]
+  return out
+}
+
+/** The id the upstream sees for a client tool id. */
+export const upstreamToolId = (id: string, rule: ToolIdRule): string =>
+  rule === "alnum9" && !ALNUM9.test(id) ? alnum9(id) : id
+
+const placeholderResults = (ids: Iterable<string>, context: Context): Array<O.ChatMessage> =>
+  [...ids].map((id) => ({ role: "tool", tool_call_id: upstreamToolId(id, context.profile.request.toolIds), content: MISSING_RESULT }))
 
 const convertMessages = (messages: ReadonlyArray<A.Message>, context: Context): Array<O.ChatMessage> => {
   const out: Array<O.ChatMessage> = []
   let openCalls: OpenCalls = new Map()
   const closeUnanswered = () => {
     if (openCalls.size > 0) context.notes.add("added placeholder results for tool calls the client did not answer")
-    out.push(...placeholderResults(openCalls.keys()))
+    out.push(...placeholderResults(openCalls.keys(), context))
     openCalls = new Map()
   }
   for (const turn of mergeTurns(messages)) {
@@ -182,29 +201,39 @@ const assistantTurn = (
 ): { message: O.ChatMessage | undefined; calls: OpenCalls } => {
   const texts: Array<string> = []
   const toolCalls: Array<O.ToolCall> = []
+  const calls = new Map<string, string>()
+  const history = context.profile.reasoningHistory
   const thinking: Array<string> = []
-  const keepThinking = context.target.provider === "deepseek"
+  const details: Array<O.ReasoningDetail> = []
+  const claude = modelFamily(context.target.model).startsWith("claude")
+  const idRule = context.profile.request.toolIds
   for (const block of blocks) {
     if (isText(block)) {
       if (!isBlank(block.text)) texts.push(block.text)
     } else if (isToolUse(block)) {
       const name = context.toolNames.get(block.name) ?? block.name
-      toolCalls.push({ id: block.id, type: "function", function: { name, arguments: toolArguments(block.input) } })
-    } else if (isThinking(block) && keepThinking) {
+      calls.set(block.id, name)
+      const id = upstreamToolId(block.id, idRule)
+      toolCalls.push({ id, type: "function", function: { name, arguments: toolArguments(block.input) } })
+    } else if (history === "reasoning_content" && isThinking(block)) {
       if (block.thinking !== "") thinking.push(block.thinking)
+    } else if (history === "reasoning_details" && (isThinking(block) || isRedactedThinking(block))) {
+      const replayed = detailsOfBlock(block, claude)
+      if ("details" in replayed) details.push(...replayed.details)
+      else context.notes.add(`dropped ${replayed.dropped} from assistant history`)
     } else if (block.type === "thinking" || block.type === "redacted_thinking") {
       context.notes.add(`dropped ${block.type} blocks from assistant history`)
     } else {
       context.notes.add(`dropped a ${block.type} block from an assistant message`)
     }
   }
-  const calls: OpenCalls = new Map(toolCalls.map((call) => [call.id, call.function.name]))
   if (texts.length === 0 && toolCalls.length === 0) return { message: undefined, calls }
   const message: O.ChatMessage = {
     role: "assistant",
     content: texts.length > 0 ? texts.join("\n\n") : null,
     ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
-    ...(keepThinking ? { reasoning_content: thinking.join("\n\n") } : {})
+    ...(history === "reasoning_content" ? { reasoning_content: thinking.join("\n\n") } : {}),
+    ...(details.length > 0 ? { reasoning_details: details } : {})
   }
   return { message, calls }
 }
@@ -232,7 +261,7 @@ const userTurn = (
     const result = toolResultContent(block, context)
     if (toolName !== undefined && !answered.has(id)) {
       answered.add(id)
-      toolMessages.push({ role: "tool", tool_call_id: id, content: result.text })
+      toolMessages.push({ role: "tool", tool_call_id: upstreamToolId(id, context.profile.request.toolIds), content: result.text })
       if (result.attachments.length > 0) {
         moved.push(textPart(`Attachments from the result of tool call ${id} (${toolName}):`), ...result.attachments)
       }
@@ -244,7 +273,7 @@ const userTurn = (
   const unanswered = [...openCalls.keys()].filter((id) => !answered.has(id))
   if (unanswered.length > 0) context.notes.add("added placeholder results for tool calls the client did not answer")
   const user = userMessage([...moved, ...own])
-  return [...toolMessages, ...placeholderResults(unanswered), ...(user === undefined ? [] : [user])]
+  return [...toolMessages, ...placeholderResults(unanswered, context), ...(user === undefined ? [] : [user])]
 }
 
 const textPart = (text: string): O.TextPart => ({ type: "text", text })
@@ -316,8 +345,8 @@ const imagePart = (block: A.ImageBlock, context: Context): O.ImagePart => {
     case "base64":
       return { type: "image_url", image_url: { url: `data:${source.media_type};base64,${source.data}` } }
     case "url":
-      if (context.target.provider === "ollama") {
-        context.notes.add("ollama only takes data-URL images; sent a URL image anyway")
+      if (!context.profile.request.imageUrls) {
+        context.notes.add(`${context.profile.name} only takes data-URL images; sent a URL image anyway`)
       }
       return { type: "image_url", image_url: { url: source.url } }
     case "file":
@@ -337,8 +366,6 @@ const titled = (block: A.DocumentBlock, text: string): string =>
 const textsOf = (items: ReadonlyArray<Record<string, unknown> | null>): Array<string> =>
   items.flatMap((item) => (item?.type === "text" && typeof item.text === "string" ? [item.text] : []))
 
-const canTakeFiles = (provider: Provider): boolean => provider === "openai" || provider === "openrouter"
-
 const pdfFilename = (block: A.DocumentBlock): string => {
   const title = block.title ?? "document"
   return title.toLowerCase().endsWith(".pdf") ? title : `${title}.pdf`
@@ -352,6 +379,7 @@ const filePart = (block: A.DocumentBlock, fileData: string): O.FilePart => ({
 const documentParts = (block: A.DocumentBlock, context: Context): Array<O.ContentPart> => {
   const source = block.source
   const { provider, model } = context.target
+  const documents = context.profile.request.documents
   switch (source.type) {
     case "text":
       return [textPart(titled(block, source.data))]
@@ -366,7 +394,7 @@ const documentParts = (block: A.DocumentBlock, context: Context): Array<O.Conten
       if (source.media_type !== "application/pdf") {
         return reject(`document: unsupported media_type "${source.media_type}" (PDF or text only)`)
       }
-      if (!canTakeFiles(provider)) {
+      if (documents === "none") {
         return reject(
           `document: PDF input is not supported by provider "${provider}" (model "${model}"): its Chat Completions ` +
             "API takes no file parts. Use an OpenAI or OpenRouter upstream, or send the document's text instead."
@@ -374,7 +402,7 @@ const documentParts = (block: A.DocumentBlock, context: Context): Array<O.Conten
       }
       return [filePart(block, `data:application/pdf;base64,${source.data}`)]
     case "url":
-      if (provider !== "openrouter") {
+      if (documents !== "data-and-url") {
         return reject(
           `document: URL sources are not supported by provider "${provider}" (the proxy does not fetch URLs); ` +
             "send the document as base64 or text"

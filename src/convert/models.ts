@@ -8,22 +8,11 @@ import type { ReasoningEffort } from "../protocol/openai.ts"
 // Providers
 // ---------------------------------------------------------------------------------------------------------------
 
-export type Provider =
-  | "openai"
-  | "openrouter"
-  | "deepseek"
-  | "gemini"
-  | "xai"
-  | "groq"
-  | "mistral"
-  | "ollama"
-  | "vllm"
-  | "llamacpp"
-  | "lmstudio"
-  | "generic"
-
-/** Every profile a provider may name in the config file. */
-export const PROFILES: ReadonlyArray<Provider> = [
+/**
+ * The upstream profiles: each names a request dialect and a set of response quirks (profiles.ts). Hosted vendors
+ * first, then self-hosted servers, then `generic` for any other OpenAI-compatible server.
+ */
+export const PROFILES = [
   "openai",
   "openrouter",
   "deepseek",
@@ -36,9 +25,13 @@ export const PROFILES: ReadonlyArray<Provider> = [
   "llamacpp",
   "lmstudio",
   "generic"
-]
+] as const
+
+export type Provider = typeof PROFILES[number]
 
 const OLLAMA_PORT = "11434"
+// LM Studio's server listens on 1234 unless the user changes it.
+const LMSTUDIO_PORT = "1234"
 
 const hostOf = (baseUrl: string): { hostname: string; port: string } | undefined => {
   const text = baseUrl.trim()
@@ -56,7 +49,12 @@ const hostOf = (baseUrl: string): { hostname: string; port: string } | undefined
 const isHostOrSubdomain = (hostname: string, domain: string): boolean =>
   hostname === domain || hostname.endsWith(`.${domain}`)
 
-/** The vendor behind a base URL, by host. Anything we do not recognise is a plain OpenAI-compatible server. */
+/**
+ * The profile a base URL points at: hosted vendors by host, Ollama and LM Studio by their default ports (Ollama
+ * also by a host name that says so). vLLM and llama.cpp serve on whatever host and port they are given (vLLM's
+ * default 8000 and llama-server's 8080 are every other server's defaults too), so a URL never identifies them:
+ * they are `generic` until the configuration names the profile.
+ */
 export const detectProvider = (baseUrl: string): Provider => {
   const host = hostOf(baseUrl)
   if (host === undefined) return "generic"
@@ -66,7 +64,10 @@ export const detectProvider = (baseUrl: string): Provider => {
   if (hostname === "api.deepseek.com") return "deepseek"
   if (hostname === "api.x.ai") return "xai"
   if (hostname === "generativelanguage.googleapis.com") return "gemini"
+  if (hostname === "api.groq.com") return "groq"
+  if (hostname === "api.mistral.ai") return "mistral"
   if (port === OLLAMA_PORT || hostname.includes("ollama")) return "ollama"
+  if (port === LMSTUDIO_PORT) return "lmstudio"
   return "generic"
 }
 

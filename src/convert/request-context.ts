@@ -1,6 +1,7 @@
 /** What the request converters (request.ts, messages.ts, tools.ts) share while they walk one request. */
 import { InvalidRequest } from "../errors.ts"
 import type { ModelCapabilities, Provider } from "./models.ts"
+import type { Profile } from "./profiles.ts"
 
 export interface Target {
   readonly model: string
@@ -10,6 +11,8 @@ export interface Target {
 export interface Context {
   readonly target: Target
   readonly caps: ModelCapabilities
+  /** The target provider's row of the profile table: its request dialect. */
+  readonly profile: Profile
   /** Client tool name → upstream tool name. */
   readonly toolNames: ReadonlyMap<string, string>
   readonly notes: Set<string>

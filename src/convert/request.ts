@@ -8,9 +8,10 @@
  * - `max_tokens: 0` (Anthropic's cache pre-warm) becomes 1: OpenAI-compatible APIs reject 0.
  * - Thinking budget → effort: < 4096 low, < 16384 medium, else high. Adaptive thinking without an effort: medium
  *   (OpenAI's own default). `output_config.effort` wins over a budget. `thinking: disabled` sends nothing.
- * - OpenRouter gets its `reasoning` object (and `max_tokens`, its documented field) whatever the model: it drops
- *   what the model cannot use. Other providers get `reasoning_effort` only when the model accepts it.
- * - `metadata.user_id` → `user` as `u_` + 32 hex of its SHA-256; not sent to Gemini or Ollama.
+ * - Which output-limit field, reasoning switch, `user` and `stream_options` go out is the provider's request
+ *   dialect (profiles.ts). OpenRouter gets its `reasoning` object whatever the model: it drops what the model
+ *   cannot use. `reasoning_effort` goes only to models that accept it.
+ * - `metadata.user_id` → `user` as `u_` + 32 hex of its SHA-256, where the dialect takes `user`.
  *
  * Messages are converted in messages.ts, tools in tools.ts; this module sets the top-level fields and composes them.
  */
@@ -20,7 +21,8 @@ import { InvalidRequest } from "../errors.ts"
 import type * as A from "../protocol/anthropic.ts"
 import type * as O from "../protocol/openai.ts"
 import { toChatMessages } from "./messages.ts"
-import { capabilities, clampEffort, type Provider } from "./models.ts"
+import { capabilities, clampEffort } from "./models.ts"
+import { profile } from "./profiles.ts"
 import { type Context, reject, type Target } from "./request-context.ts"
 import { planTools, reverseToolNames, setTools, type ToolNames } from "./tools.ts"
 
@@ -49,7 +51,7 @@ const convert = (req: A.MessagesRequest, target: Target): Converted => {
   const notes = new Set<string>()
   const caps = capabilities(target.model)
   const { functionTools, toolNames } = planTools(req, notes)
-  const context: Context = { target, caps, toolNames, notes }
+  const context: Context = { target, caps, profile: profile(target.provider), toolNames, notes }
 
   const messages = toChatMessages(req, context)
   const request: O.ChatRequest = { model: target.model, messages }
@@ -62,7 +64,8 @@ const convert = (req: A.MessagesRequest, target: Target): Converted => {
   setUser(request, req.metadata?.user_id, context)
   if (req.stream === true) {
     request.stream = true
-    request.stream_options = { include_usage: true }
+    // Usage is asked for where the option is accepted; the stream converter tolerates its absence either way.
+    if (context.profile.request.streamUsage) request.stream_options = { include_usage: true }
   }
   // Messages go last. They hold most of the bytes and usually the first character beyond Latin-1, after which
   // JSON.stringify writes everything in two-byte form; what comes before them (the tools) stays one-byte, which
@@ -75,15 +78,18 @@ const convert = (req: A.MessagesRequest, target: Target): Converted => {
 // Limits, sampling, reasoning, user
 // ---------------------------------------------------------------------------------------------------------------
 
-const setOutputLimit = (request: O.ChatRequest, requested: number, { target, caps, notes }: Context): void => {
+const setOutputLimit = (request: O.ChatRequest, requested: number, { target, caps, profile, notes }: Context): void => {
   const cap = caps.outputCap
   const capped = cap !== undefined && requested > cap ? cap : requested
   if (capped < requested) notes.add(`lowered max_tokens ${requested} to ${target.model}'s output cap ${capped}`)
   if (requested === 0) notes.add("max_tokens 0 sent as 1 (OpenAI-compatible APIs reject 0)")
   const limit = Math.max(1, capped)
-  // OpenRouter documents max_tokens for every model and translates it itself.
-  if (caps.usesMaxCompletionTokens && target.provider !== "openrouter") request.max_completion_tokens = limit
-  else request.max_tokens = limit
+  const field = profile.request.outputLimit
+  if (field === "max_completion_tokens" || (field === "by-model" && caps.usesMaxCompletionTokens)) {
+    request.max_completion_tokens = limit
+  } else {
+    request.max_tokens = limit
+  }
 }
 
 const setSampling = (request: O.ChatRequest, req: A.MessagesRequest, { target, caps, notes }: Context): void => {
@@ -127,10 +133,15 @@ const requestedReasoning = (req: A.MessagesRequest): { effort: O.ReasoningEffort
   return undefined
 }
 
-const setReasoning = (request: O.ChatRequest, req: A.MessagesRequest, { target, caps, notes }: Context): void => {
+const setReasoning = (request: O.ChatRequest, req: A.MessagesRequest, { target, caps, profile, notes }: Context): void => {
   const wanted = requestedReasoning(req)
   if (wanted === undefined) return
-  if (target.provider === "openrouter") {
+  const dialect = profile.request.reasoning
+  if (dialect === "none") {
+    notes.add(`dropped thinking: ${profile.name} takes no reasoning switch`)
+    return
+  }
+  if (dialect === "reasoning-object") {
     // OpenRouter needs the budget below max_tokens; our output cap may have lowered max_tokens under it.
     const limit = request.max_tokens ?? request.max_completion_tokens ?? 1
     request.reasoning = wanted.budget === undefined
@@ -149,13 +160,10 @@ const setReasoning = (request: O.ChatRequest, req: A.MessagesRequest, { target, 
   request.reasoning_effort = effort
 }
 
-// Gemini's compatibility layer rejects fields it does not know, and Ollama documents `user` as unsupported.
-const TAKES_USER: ReadonlySet<Provider> = new Set(["openai", "openrouter", "deepseek", "xai", "generic"])
-
-const setUser = (request: O.ChatRequest, userId: string | null | undefined, { target, notes }: Context): void => {
+const setUser = (request: O.ChatRequest, userId: string | null | undefined, { profile, notes }: Context): void => {
   if (userId == null || userId === "") return
-  if (TAKES_USER.has(target.provider)) request.user = stableUserId(userId)
-  else notes.add(`dropped metadata.user_id: ${target.provider} does not take user`)
+  if (profile.request.user) request.user = stableUserId(userId)
+  else notes.add(`dropped metadata.user_id: ${profile.name} does not take user`)
 }
 
 /** Claude Code's user_id can be a long JSON string; a hash keeps it short, stable and free of account details. */

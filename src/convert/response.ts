@@ -10,10 +10,14 @@ import { UpstreamProtocolError, type UpstreamFailure } from "../errors.ts"
 import type { MessageResponse, ResponseBlock, StopReason, Usage } from "../protocol/anthropic.ts"
 import type { ChatResponse, ReasoningDetail, ResponseToolCall, Usage as UpstreamUsage } from "../protocol/openai.ts"
 import { fromUpstreamErrorObject } from "./errors.ts"
+import type { Provider } from "./models.ts"
+import { profile } from "./profiles.ts"
+import { isEncrypted, mergeDetails, PLACEHOLDER_SIGNATURE, sealDetails } from "./reasoning-replay.ts"
 import { clientToolName, sanitizeToolId, syntheticToolId, toToolInput } from "./tool-calls.ts"
 import type { ToolNames } from "./tools.ts"
 
 export { JsonShape, sanitizeToolId, toToolInput } from "./tool-calls.ts"
+export { PLACEHOLDER_SIGNATURE } from "./reasoning-replay.ts"
 
 export interface ReplyContext {
   /** `msg_…`, chosen by the caller. */
@@ -23,13 +27,16 @@ export interface ReplyContext {
   readonly toolNames: ToolNames
   /** Values to redact from upstream error messages (our upstream key); bearer tokens and `sk-` keys always are. */
   readonly secrets?: ReadonlyArray<string> | undefined
+  /**
+   * The upstream's profile, when known: a vendor that wants its reasoning back (OpenRouter) gets it sealed into the
+   * thinking blocks (reasoning-replay.ts). Without it, signatures are passed through as the upstream sent them.
+   */
+  readonly provider?: Provider | undefined
 }
 
-/**
- * Signature for thinking that did not come from Anthropic. Clients must send thinking blocks back unchanged, so the
- * request converter recognises this value and strips it before replaying history upstream.
- */
-export const PLACEHOLDER_SIGNATURE = "ccproxy-unsigned-thinking"
+/** Whether the reply must seal the upstream's reasoning items into the thinking blocks for the next turn. */
+export const sealsReasoning = (provider: Provider | undefined): boolean =>
+  provider !== undefined && profile(provider).reasoningHistory === "reasoning_details"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Stop reason
@@ -124,15 +131,22 @@ export const reasoningSignature = (details: ReadonlyArray<ReasoningDetail> | nul
 
 type Message = NonNullable<NonNullable<ChatResponse["choices"]>[number]["message"]>
 
-const reasoningBlocks = (message: Message): Array<ResponseBlock> => {
+/**
+ * Thinking first: one thinking block for the text (and summary) items, then one redacted_thinking block per
+ * encrypted item. Sealed (see `sealsReasoning`), the thinking block's signature holds its items and each
+ * redacted block's data its item, so the next request can give the vendor back exactly what it sent.
+ */
+const reasoningBlocks = (message: Message, seal: boolean): Array<ResponseBlock> => {
   const blocks: Array<ResponseBlock> = []
   const thinking = reasoningText(message)
-  const signature = reasoningSignature(message.reasoning_details)
+  const items = mergeDetails(message.reasoning_details ?? [])
+  const textItems = items.filter((item) => !isEncrypted(item))
+  const signature = seal && textItems.length > 0 ? sealDetails(textItems) : reasoningSignature(textItems)
   if (thinking !== "" || signature !== undefined) {
     blocks.push({ type: "thinking", thinking, signature: signature ?? PLACEHOLDER_SIGNATURE })
   }
-  for (const detail of message.reasoning_details ?? []) {
-    if (detail.type === "reasoning.encrypted" && detail.data) blocks.push({ type: "redacted_thinking", data: detail.data })
+  for (const item of items) {
+    if (isEncrypted(item) && item.data) blocks.push({ type: "redacted_thinking", data: seal ? sealDetails([item]) : item.data })
   }
   return blocks
 }
@@ -177,7 +191,7 @@ export const toMessage = (
   // OpenRouter reports a generation that broke off as finish_reason "error" (with the error object next to it).
   if (choice.finish_reason === "error") return Result.fail(fromUpstreamErrorObject(response.error ?? undefined, ctx.secrets))
   const message: Message = choice.message ?? {}
-  const content: Array<ResponseBlock> = reasoningBlocks(message)
+  const content: Array<ResponseBlock> = reasoningBlocks(message, sealsReasoning(ctx.provider))
   if (message.content) content.push({ type: "text", text: message.content })
   if (message.refusal) content.push({ type: "text", text: message.refusal })
   const tools = toolUseBlocks(message.tool_calls ?? [], ctx, choice.finish_reason !== "length")

@@ -25,9 +25,17 @@
 import * as Cause from "effect/Cause"
 import { type ProxyError, UpstreamProtocolError } from "../errors.ts"
 import type { BlockDelta, ResponseBlock, StreamEvent, Usage } from "../protocol/anthropic.ts"
-import { type Chunk, type ChunkToolCall, SILENCE, type UpstreamEvent, type Usage as UpstreamUsage } from "../protocol/openai.ts"
+import {
+  type Chunk,
+  type ChunkToolCall,
+  type ReasoningDetail,
+  SILENCE,
+  type UpstreamEvent,
+  type Usage as UpstreamUsage
+} from "../protocol/openai.ts"
 import { fromUpstreamErrorObject } from "./errors.ts"
-import { PLACEHOLDER_SIGNATURE, reasoningText, type ReplyContext, toStop, toUsage } from "./response.ts"
+import { isEncrypted, mergeDetail, PLACEHOLDER_SIGNATURE, sealDetails } from "./reasoning-replay.ts"
+import { reasoningText, type ReplyContext, sealsReasoning, toStop, toUsage } from "./response.ts"
 import { clientToolName, JsonShape, sanitizeToolId, syntheticToolId } from "./tool-calls.ts"
 
 export interface StreamContext extends ReplyContext {
@@ -47,6 +55,8 @@ interface Segment {
   sealed: boolean
   /** thinking: the upstream's signature, if it sent one. */
   signature: string | undefined
+  /** thinking, when sealing: the upstream's reasoning items behind this block, fragments merged. */
+  details: Array<ReasoningDetail> | undefined
   /** redacted_thinking: the opaque payload. */
   readonly data: string
   /** tool_use: the id we show the client, the upstream name (may arrive late), the argument structure so far. */
@@ -84,9 +94,12 @@ export class StreamTranslator {
   private ending: Cause.Cause<ProxyError> | undefined = undefined
   private out: Array<StreamEvent> = []
   private readonly ctx: StreamContext
+  /** The vendor wants its reasoning items back: they are sealed into the blocks (reasoning-replay.ts). */
+  private readonly seal: boolean
 
   constructor(ctx: StreamContext) {
     this.ctx = ctx
+    this.seal = sealsReasoning(ctx.provider)
   }
 
   /** The message completed (`message_stop` is out) or failed (see `failure`); further input is ignored. */
@@ -180,7 +193,9 @@ export class StreamTranslator {
       return
     }
     const chunk = event
-    if (chunk.usage) this.usage = chunk.usage
+    // Groq reports usage under x_groq (profiles.ts); everyone else under `usage`.
+    const usage = chunk.usage ?? chunk.x_groq?.usage
+    if (usage) this.usage = usage
     if (this.phase !== "streaming") return
     if (chunk.error) return this.abort(fromUpstreamErrorObject(chunk.error, this.ctx.secrets))
     const choice = firstChoice(chunk)
@@ -189,10 +204,7 @@ export class StreamTranslator {
     if (delta) {
       const thinking = reasoningText(delta)
       if (thinking !== "") this.appendRun("thinking", thinking)
-      for (const detail of delta.reasoning_details ?? []) {
-        if (detail.signature) this.sign(detail.signature)
-        if (detail.type === "reasoning.encrypted" && detail.data) this.pushSegment("redacted_thinking", { data: detail.data })
-      }
+      for (const detail of delta.reasoning_details ?? []) this.readDetail(detail)
       if (delta.content) this.appendRun("text", delta.content)
       if (delta.refusal) {
         this.sawRefusal = true
@@ -214,16 +226,29 @@ export class StreamTranslator {
   }
 
   private appendRun(kind: "thinking" | "text", text: string): void {
-    const tail = this.segments[this.segments.length - 1]
-    const run = tail !== undefined && tail.kind === kind && !tail.sealed ? tail : this.pushSegment(kind, {})
-    this.write(run, text)
+    this.write(this.openRun(kind), text)
   }
 
-  /** A signature ends the thinking run it signs (often in a chunk of its own); with no run open it starts one. */
-  private sign(signature: string): void {
+  private openRun(kind: "thinking" | "text"): Segment {
     const tail = this.segments[this.segments.length - 1]
-    if (tail !== undefined && tail.kind === "thinking" && !tail.sealed) tail.signature = signature
-    else this.pushSegment("thinking", {}).signature = signature
+    return tail !== undefined && tail.kind === kind && !tail.sealed ? tail : this.pushSegment(kind, {})
+  }
+
+  /**
+   * An OpenRouter reasoning item (fragment). Its text already came through `reasoningText`; here an encrypted item
+   * becomes a redacted_thinking block, a signature goes to the thinking run it signs (often in a chunk of its own;
+   * with no run open it starts one), and when sealing, the fragment joins the run's items.
+   */
+  private readDetail(detail: ReasoningDetail): void {
+    if (isEncrypted(detail)) {
+      if (detail.data) this.pushSegment("redacted_thinking", { data: this.seal ? sealDetails([detail]) : detail.data })
+      return
+    }
+    const carries = Boolean(detail.signature) || (this.seal && Boolean(detail.text || detail.summary))
+    if (!carries) return
+    const run = this.openRun("thinking")
+    if (detail.signature) run.signature = detail.signature
+    if (this.seal) mergeDetail(run.details ??= [], detail)
   }
 
   private readToolCall(fragment: ChunkToolCall): void {
@@ -269,6 +294,7 @@ export class StreamTranslator {
       pending: "",
       sealed: kind === "redacted_thinking",
       signature: undefined,
+      details: undefined,
       data: fields.data ?? "",
       toolId: fields.toolId ?? "",
       toolName: undefined,
@@ -328,13 +354,18 @@ export class StreamTranslator {
       this.out.push({
         type: "content_block_delta",
         index,
-        delta: { type: "signature_delta", signature: segment.signature ?? PLACEHOLDER_SIGNATURE }
+        delta: { type: "signature_delta", signature: this.signatureOf(segment) }
       })
     }
     this.out.push({ type: "content_block_stop", index })
     this.nextBlockIndex++
     this.cursor++
     this.opened = false
+  }
+
+  private signatureOf(segment: Segment): string {
+    if (this.seal && segment.details !== undefined && segment.details.length > 0) return sealDetails(segment.details)
+    return segment.signature ?? PLACEHOLDER_SIGNATURE
   }
 
   private emptyBlock(segment: Segment): ResponseBlock {

@@ -5,12 +5,14 @@
  * - Anthropic-defined tools (any `type` but custom) are dropped: server tools cannot run upstream, and client tools
  *   like bash_20250124 carry no schema the upstream model could follow.
  * - Names outside `^[a-zA-Z0-9_-]{1,64}$` are renamed upstream; `ToolNames` maps them back for the reply.
+ * - Schemas, tool_choice and parallel calls follow the provider's request dialect (profiles.ts).
  */
 import { createHash } from "node:crypto"
 import type * as A from "../protocol/anthropic.ts"
 import type * as O from "../protocol/openai.ts"
 import { isToolUse } from "./messages.ts"
 import { type Context, reject } from "./request-context.ts"
+import { adaptSchema } from "./schema-dialect.ts"
 
 /** Upstream (sanitised) tool name → the client's original name, for every tool name the request uses. */
 export type ToolNames = ReadonlyMap<string, string>
@@ -53,6 +55,10 @@ export const setTools = (
   if (functionTools.length > 0) {
     request.tools = functionTools.map((tool) => functionTool(tool, context))
     setToolChoice(request, req.tool_choice, req.tools ?? [], context)
+    // A server that runs one call per turn unless asked (llama.cpp) is asked, unless the client said otherwise.
+    if (context.profile.request.parallelToolCalls === "opt-in" && request.parallel_tool_calls === undefined) {
+      request.parallel_tool_calls = true
+    }
   } else if (req.tool_choice != null) {
     context.notes.add("dropped tool_choice: no tools are left to choose from")
   }
@@ -114,9 +120,16 @@ const functionTool = (tool: A.Tool, context: Context): O.FunctionTool => ({
   function: {
     name: context.toolNames.get(tool.name) ?? tool.name,
     ...(tool.description != null && tool.description !== "" ? { description: tool.description } : {}),
-    parameters: tool.input_schema ?? { type: "object", properties: {} }
+    parameters: parametersOf(tool, context)
   }
 })
+
+const parametersOf = (tool: A.Tool, context: Context): Record<string, unknown> => {
+  const schema = tool.input_schema ?? { type: "object", properties: {} }
+  const adapted = adaptSchema(schema, context.profile.request.schema)
+  if (adapted !== schema) context.notes.add(`removed JSON Schema keywords ${context.profile.name} rejects from tool parameters`)
+  return adapted
+}
 
 const setToolChoice = (
   request: O.ChatRequest,
@@ -126,8 +139,8 @@ const setToolChoice = (
 ): void => {
   if (choice == null) return
   if (choice.disable_parallel_tool_use === true) request.parallel_tool_calls = false
-  if (context.target.provider === "ollama") {
-    context.notes.add("dropped tool_choice: ollama does not support it")
+  if (!context.profile.request.toolChoice) {
+    context.notes.add(`dropped tool_choice: ${context.profile.name} does not support it`)
     return
   }
   switch (choice.type) {

@@ -56,7 +56,8 @@ export const core: Effect.Effect<Handler, never, Upstream | ProxyConfig> = Effec
       conversion = converted.success
     }
     const chat = conversion.request
-    const context = { clientModel: request.body.model, toolNames: conversion.toolNames, secrets }
+    const provider = profileOf(request.upstream)
+    const context = { clientModel: request.body.model, toolNames: conversion.toolNames, secrets, provider }
     const upstream = upstreams.provider(request.upstream)
     return chat.stream
       ? streamed(upstream.stream(chat), { ...context, inputTokens: request.estimatedTokens }, request.upstreamModel)

@@ -23,7 +23,10 @@ export type ChatMessage =
     role: "assistant"
     content: string | null
     tool_calls?: Array<ToolCall>
+    /** DeepSeek: the turn's chain of thought, which its thinking mode needs back on tool-call turns. */
     reasoning_content?: string
+    /** OpenRouter: the turn's reasoning items, returned exactly as generated (PROTOCOL.md §G.1). */
+    reasoning_details?: Array<ReasoningDetail>
   }
   | { role: "tool"; tool_call_id: string; content: string }
 
@@ -70,12 +73,18 @@ export interface Usage {
   prompt_cache_miss_tokens?: number | null
 }
 
+/** OpenRouter's structured reasoning item (`reasoning.text`, `reasoning.summary`, `reasoning.encrypted`). */
 export interface ReasoningDetail {
   type?: string
   text?: string | null
   summary?: string | null
   signature?: string | null
   data?: string | null
+  id?: string | null
+  /** Which model family made it, e.g. `anthropic-claude-v1`, `openai-responses-v1`. */
+  format?: string | null
+  /** Position among the message's items; stream fragments of one item share it. */
+  index?: number | null
 }
 
 export interface ResponseToolCall {
@@ -128,7 +137,10 @@ export interface ChunkToolCall extends ResponseToolCall {
   index?: number | null
 }
 
-export type Chunk = Envelope<Choice & { delta?: AssistantOutput<ChunkToolCall> | null }>
+export type Chunk = Envelope<Choice & { delta?: AssistantOutput<ChunkToolCall> | null }> & {
+  /** Groq: usage on the finish chunk, under its own key (vercel/ai#1651). */
+  x_groq?: { usage?: Usage | null } | null
+}
 
 /**
  * Not on the wire: the upstream reader's word that nothing arrived for the ping interval. The stream converter

@@ -23,6 +23,7 @@ import type * as Tracer from "effect/Tracer"
 import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { providerSecrets, type ProviderSettings } from "../config/providers.ts"
+import { profile } from "../convert/profiles.ts"
 import { type AttemptOutcome, attemptFinished } from "../observability/metrics.ts"
 import { RequestStats } from "../observability/record.ts"
 import { fromUpstreamErrorObject, fromUpstreamStatus, readErrorObject, redactSecrets } from "../convert/errors.ts"
@@ -345,10 +346,7 @@ export const secretValues = (config: ProxyConfigShape): ReadonlyArray<string> =>
 const upstreamHeaders = (provider: ProviderSettings, config: ProxyConfigShape): Record<string, string> => {
   const headers: Record<string, string> = {}
   if (Option.isSome(provider.apiKey)) headers.authorization = `Bearer ${Redacted.value(provider.apiKey.value)}`
-  if (provider.profile === "openrouter") {
-    headers["http-referer"] = config.referer
-    headers["x-title"] = config.appName
-  }
+  Object.assign(headers, profile(provider.profile).headers?.({ referer: config.referer, appName: config.appName }))
   // The provider's own headers last: a gateway that wants its key in `api-key`, or another referer, gets it.
   return { ...headers, ...provider.headers }
 }

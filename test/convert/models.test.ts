@@ -16,6 +16,13 @@ describe("detectProvider", () => {
     ["http://127.0.0.1:11434/v1", "ollama"],
     ["http://ollama:8080/v1", "ollama"],
     ["localhost:11434", "ollama"],
+    ["https://api.groq.com/openai/v1", "groq"],
+    ["https://api.mistral.ai/v1", "mistral"],
+    ["http://localhost:1234/v1", "lmstudio"],
+    ["http://192.168.1.20:1234/v1", "lmstudio"],
+    // vLLM (8000) and llama-server (8080) defaults are every other server's too: generic until configured.
+    ["http://localhost:8080/v1", "generic"],
+    ["https://api.groq.com.evil.example/v1", "generic"],
     ["http://localhost:8000/v1", "generic"],
     ["https://my-vllm.internal/v1", "generic"],
     ["https://api.openai.com.evil.example/v1", "generic"],

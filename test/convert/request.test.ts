@@ -974,13 +974,16 @@ const ANTHROPIC_ONLY_KEYS = [
   "display"
 ]
 
-/** Every object key in the request, except inside tool schemas (the client's own JSON Schema, passed on as is). */
+/**
+ * Every object key in the request, except inside tool schemas (the client's own JSON Schema, passed on as is) and
+ * inside OpenRouter's reasoning_details (its own items, whose `signature` is OpenRouter's field).
+ */
 const keysOf = (value: unknown, keys = new Set<string>()): Set<string> => {
   if (Array.isArray(value)) for (const item of value) keysOf(item, keys)
   else if (typeof value === "object" && value !== null) {
     for (const [key, inner] of Object.entries(value)) {
       keys.add(key)
-      if (key !== "parameters") keysOf(inner, keys)
+      if (key !== "parameters" && key !== "reasoning_details") keysOf(inner, keys)
     }
   }
   return keys
@@ -1067,6 +1070,15 @@ describe("allow-list", () => {
       expectNoAnthropicKeys(convert(maximalBody(), target(model, provider)).request)
     }
   )
+
+  it("OpenRouter → Claude gets the history's thinking as reasoning_details, nothing Anthropic-only around it", () => {
+    const { request } = convert(maximalBody(), target("anthropic/claude-sonnet-4.5", "openrouter"))
+    const assistant = request.messages.find((m) => m.role === "assistant")
+    expect(assistant?.role === "assistant" && assistant.reasoning_details).toEqual([
+      { type: "reasoning.text", text: "plan", signature: "sig", format: "anthropic-claude-v1" },
+      { type: "reasoning.encrypted", data: "opaque", format: "anthropic-claude-v1" }
+    ])
+  })
 
   it("the maximal body converts into a well-formed conversation", () => {
     const { request, toolNames } = convert(maximalBody(), target("gpt-5"))

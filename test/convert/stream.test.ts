@@ -292,6 +292,128 @@ const expectedEvents: Record<string, ReadonlyArray<string>> = {
     "stop 0",
     "message_delta stop_sequence ``` in=88 out=8 read=0 write=0",
     "message_stop"
+  ],
+  // Profiles (src/convert/profiles.ts): one cassette per vendor quirk, replayed without a provider here (signatures
+  // pass through as sent); test/convert/profiles.test.ts replays them with theirs.
+  "openrouter-claude-tool-reasoning": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta The user wants the test files.",
+    "delta 0 thinking_delta  Listing test/ first is cheapest.",
+    "delta 0 signature_delta EpcCCkYIBxgCKkCh3mZ0vXq7Lr2Tn9Wk4Ys1Pd8Bf6Gj0Hc5Ne2Qa7Ux3Ri9Vo4Km1Zs8Lb6Jt0Fw2Dy5Ep7Cg3Ah1MxEgy4Nf8Rk2Tq6Wp0Lm3ZbIaDKs9Vd1Gh5Jc7Xr2QiIwYt4Bn8Mf0Lp3Kz6Wq9Er2Ty5Ui1Op7As4Dg",
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta I'll list the test directory.",
+    "stop 1",
+    "start 2 tool_use toolu_vrtx_01Kd7QmW3pXz9Ry2Nc5Tb8Lf Bash",
+    "delta 2 input_json_delta {\"command\": \"ls test/\"",
+    "delta 2 input_json_delta , \"description\": \"List tests\"}",
+    "stop 2",
+    "message_delta tool_use null in=1114 out=118 read=4096 write=0 thinking=52",
+    "message_stop"
+  ],
+  "openrouter-openai-encrypted": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta **Locating the config**",
+    "delta 0 thinking_delta \n\nI should read package.json.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 redacted_thinking gAAAAABoofDC3kP9xVq2Lm7Tz4Nw1Rb8Yc5Hd0Jf6Gs3Ke9Ua2Io7Pl4Zx1Cv8Bn5Mq0Wt6Er3Ty9",
+    "stop 1",
+    "start 2 tool_use call_Wm2Kp7Rx4Nq9Tz1Lb6Vc3Hd Read",
+    "delta 2 input_json_delta {\"file_path\":\"/repo/package.json\"}",
+    "stop 2",
+    "message_delta tool_use null in=3120 out=210 read=0 write=0 thinking=192",
+    "message_stop"
+  ],
+  "deepseek-tool-reasoning": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta The user asks how many TODOs",
+    "delta 0 thinking_delta  are left. I'll grep for them.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 tool_use call_00_Xq4Ln8Tz2Wk6Rb1Mv9Pc3Hd Grep",
+    "delta 1 input_json_delta {\"pattern\":\"TODO\",",
+    "delta 1 input_json_delta \"output_mode\":\"count\"}",
+    "stop 1",
+    "message_delta tool_use null in=390 out=64 read=1920 write=0 thinking=21",
+    "message_stop"
+  ],
+  "groq-reasoning-xgroq-usage": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta Simple arithmetic.",
+    "delta 0 thinking_delta  12 * 12 = 144.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta 12 × 12 = 144.",
+    "stop 1",
+    "message_delta end_turn null in=81 out=27 read=0 write=0",
+    "message_stop"
+  ],
+  "mistral-tool-call": [
+    START,
+    "start 0 tool_use D681PevKs Glob",
+    "delta 0 input_json_delta {\"pattern\": \"src/**/*.ts\"}",
+    "stop 0",
+    "message_delta tool_use null in=1504 out=23 read=0 write=0",
+    "message_stop"
+  ],
+  "llamacpp-reasoning-usage": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta Okay, the user wants a one-word answer.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta Yes",
+    "delta 1 text_delta .",
+    "stop 1",
+    "message_delta end_turn null in=412 out=20 read=0 write=0",
+    "message_stop"
+  ],
+  "lmstudio-tools-fresh-ids": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta Read both files.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 tool_use 518729405 Read",
+    "delta 1 input_json_delta {\"file_path\":\"a.ts\"}",
+    "stop 1",
+    "start 2 tool_use 906315742 Read",
+    "delta 2 input_json_delta {\"file_path\":\"b.ts\"}",
+    "stop 2",
+    "message_delta tool_use null in=100 out=14 read=0 write=0",
+    "message_stop"
+  ],
+  "xai-reasoning-content": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta Paris is the capital.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta Paris.",
+    "stop 1",
+    "message_delta end_turn null in=14 out=46 read=0 write=0 thinking=44",
+    "message_stop"
+  ],
+  "vllm-reasoning-field": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta Short question,",
+    "delta 0 thinking_delta  short answer.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta Done.",
+    "stop 1",
+    "message_delta end_turn null in=57 out=18 read=0 write=0",
+    "message_stop"
   ]
 }
 
@@ -314,7 +436,12 @@ const expectedToolInputs: Record<string, ReadonlyArray<unknown>> = {
     { command: "git status --short", description: "Show changed files" },
     { command: "git log --oneline -5", description: "Show recent commits" }
   ],
-  "ollama-tool-stop": [{ command: "ls -la", description: "List files in the current directory" }]
+  "ollama-tool-stop": [{ command: "ls -la", description: "List files in the current directory" }],
+  "openrouter-claude-tool-reasoning": [{ command: "ls test/", description: "List tests" }],
+  "openrouter-openai-encrypted": [{ file_path: "/repo/package.json" }],
+  "deepseek-tool-reasoning": [{ pattern: "TODO", output_mode: "count" }],
+  "mistral-tool-call": [{ pattern: "src/**/*.ts" }],
+  "lmstudio-tools-fresh-ids": [{ file_path: "a.ts" }, { file_path: "b.ts" }]
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ import { PRICES_VARIABLES } from "./observability/prices-variables.ts"
 import { type GuardrailSettings, parseGuardrails } from "./guardrails/settings.ts"
 import { parseProtection, type ProtectionSettings } from "./protection/settings.ts"
 import { PROTECTION_VARIABLES } from "./protection/variables.ts"
+import { parseRecording, type RecordingSettings } from "./upstream/recording-settings.ts"
+import { RECORDING_VARIABLES } from "./upstream/recording-variables.ts"
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "none"
 
@@ -72,6 +74,8 @@ export interface ProxyConfigShape {
   readonly tracing?: TracingSettings | undefined
   /** The log lines also go to this file, rotated by size. */
   readonly logFile?: LogFileSettings | undefined
+  /** RECORD_DIR / REPLAY_DIR: upstream exchanges written as cassettes, or answered from them; absent: off. */
+  readonly recording?: RecordingSettings | undefined
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -113,7 +117,8 @@ const VARIABLES = [
   ...PRICES_VARIABLES,
   ...CACHE_VARIABLES,
   ...TRACING_VARIABLES,
-  ...LOG_FILE_VARIABLES
+  ...LOG_FILE_VARIABLES,
+  ...RECORDING_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -197,7 +202,8 @@ export const parseConfig = (raw: RawEnv): ProxyConfigShape => {
     prices: parsePricesSettings(raw),
     cache: parseCacheSettings(raw),
     tracing: parseTracing(raw),
-    logFile: parseLogFile(raw)
+    logFile: parseLogFile(raw),
+    recording: parseRecording(raw)
   }
 }
 

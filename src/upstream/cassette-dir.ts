@@ -15,7 +15,7 @@ import { type Cassette, decodeCassette } from "./cassette.ts"
 /** A recording directory that cannot be read, or a cassette in it that is not one. */
 export class CassetteDirInvalid extends Data.TaggedError("CassetteDirInvalid")<{ readonly path: string; readonly problem: string }> {
   override get message() {
-    return `${this.problem}: ${this.path}`
+    return `${this.path} ${this.problem}`
   }
 }
 

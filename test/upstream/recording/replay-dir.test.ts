@@ -2,7 +2,7 @@
  * REPLAY_DIR and RECORD_DIR as settings, and replay from a directory through the running proxy: recorded order,
  * then the last again; a request nobody recorded is a 404 `not_found_error` naming its key.
  */
-import { describe, expect, it, layer } from "@effect/vitest"
+import { afterAll, describe, expect, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Option from "effect/Option"
 import { spawn } from "node:child_process"
@@ -19,7 +19,15 @@ import { scriptFromDir } from "../../../src/upstream/replay-dir.ts"
 import { Harness, harness } from "../../support/harness.ts"
 import { jsonCassette } from "../../support/scripted-upstream.ts"
 
-const tempDir = () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ccproxy-replay-"))
+const made: Array<string> = []
+const tempDir = () => {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ccproxy-replay-"))
+  made.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of made) Fs.rmSync(dir, { recursive: true, force: true })
+})
 
 const problemOf = (run: () => unknown): string => {
   try {

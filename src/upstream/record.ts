@@ -121,9 +121,12 @@ const tapBody = (
   return tap
 }
 
-/** The proxy cutting the body (its reader gone) reads as a premature close; anything else is the network's doing. */
-const howItBroke = (error: Error): string =>
-  (error as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE"
+/**
+ * The proxy cutting the body reads as a premature close (its reader gone) or an abort (the call interrupted);
+ * anything else is the network's doing.
+ */
+const howItBroke = (error: Error, signal: AbortSignal): string =>
+  signal.aborted || (error as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE"
     ? "closed by the proxy before the end"
     : `connection broken: ${describeNetworkError(error)}`
 
@@ -151,7 +154,7 @@ export const recordingTransport = (
         status: response.status,
         headers: response.headers,
         chunks,
-        failure: error === null ? undefined : howItBroke(error)
+        failure: error === null ? undefined : howItBroke(error, signal)
       }))
     return { ...response, body }
   }

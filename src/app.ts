@@ -18,14 +18,15 @@ import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import * as Protection from "./protection/protection.ts"
 import { describeRoutes } from "./routing/routes.ts"
 import { Tokenizer } from "./tokens.ts"
-import { RateLimitGate, Upstream } from "./upstream/Upstream.ts"
+import { upstreamFromConfig } from "./upstream/transport-layer.ts"
+import { RateLimitGate, type Upstream } from "./upstream/Upstream.ts"
 
 export interface ProxyOptions<R = never> {
   /** Extra stages, each placed before/after a named stage (default: just before the core). */
   readonly stages?: ReadonlyArray<StagePlacement<R>>
   /** Extra routes (`HttpRouter.add(…)` layers), served behind the same edge: request ids, Anthropic errors. */
   readonly routes?: Layer.Layer<never, never, HttpRouter.HttpRouter>
-  /** The upstream; default: the live HTTP/2-capable client. */
+  /** The upstream; default: the live HTTP/2-capable client, recorded or replaced by RECORD_DIR / REPLAY_DIR. */
   readonly upstream?: Layer.Layer<Upstream, never, ProxyConfig>
   /** The loggers; default: JSON lines on stdout at LOG_LEVEL (`Log.layer`). Tests use `Log.capture`. */
   readonly log?: Layer.Layer<never>
@@ -49,7 +50,7 @@ export const proxyLayer = <R = never>(
 ): Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig | R> =>
   layerApp(options.routes).pipe(
     Layer.provide(Pipeline.layer(options.stages)),
-    Layer.provide((options.upstream ?? Upstream.layerLive).pipe(Layer.provide(rateLimitGate))),
+    Layer.provide((options.upstream ?? upstreamFromConfig).pipe(Layer.provide(rateLimitGate))),
     // One store for the cache stage and for the admin routes (/v1/cache/*).
     Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
       Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache))))),

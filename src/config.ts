@@ -28,6 +28,8 @@ import { type GuardrailSettings, parseGuardrails } from "./guardrails/settings.t
 import { parseProtection, type ProtectionSettings } from "./protection/settings.ts"
 import { implicitRoutes, type Routes, routesFromFile } from "./routing/routes.ts"
 import { PROTECTION_VARIABLES } from "./protection/variables.ts"
+import { parseRecording, type RecordingSettings } from "./upstream/recording-settings.ts"
+import { RECORDING_VARIABLES } from "./upstream/recording-variables.ts"
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "none"
 
@@ -74,6 +76,8 @@ export interface ProxyConfigShape {
   readonly tracing?: TracingSettings | undefined
   /** The log lines also go to this file, rotated by size. */
   readonly logFile?: LogFileSettings | undefined
+  /** RECORD_DIR / REPLAY_DIR: upstream exchanges written as cassettes, or answered from them; absent: off. */
+  readonly recording?: RecordingSettings | undefined
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -116,7 +120,8 @@ export const VARIABLES = [
   ...PRICES_VARIABLES,
   ...CACHE_VARIABLES,
   ...TRACING_VARIABLES,
-  ...LOG_FILE_VARIABLES
+  ...LOG_FILE_VARIABLES,
+  ...RECORDING_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -232,7 +237,8 @@ const parseSettings = (raw: RawEnv, file: ConfigFileContents | undefined): Proxy
     prices: parsePricesSettings(raw),
     cache: parseCacheSettings(raw),
     tracing: parseTracing(raw),
-    logFile: parseLogFile(raw)
+    logFile: parseLogFile(raw),
+    recording: parseRecording(raw)
   }
 }
 

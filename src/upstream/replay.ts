@@ -52,23 +52,27 @@ export const cassetteBody = (cassette: Cassette): Readable => {
   })
 }
 
-export const replayTransport = (script: ReplayScript, seen: Array<ReplayedRequest> = []): TransportShape => ({
-  send: async (request, signal) => {
-    const text = decoder.decode(request.body)
-    const replayed: ReplayedRequest = { url: request.url, headers: request.headers, body: parseJsonOr(text, text) }
-    seen.push(replayed)
-    const cassette = script(replayed, seen.length - 1)
-    if (cassette.response.status === 0) {
-      throw Object.assign(new Error("connection refused (replayed)"), { code: "ECONNREFUSED" })
+/** `seen`, when given, collects every request; without it nothing is kept (a long replay session holds no bodies). */
+export const replayTransport = (script: ReplayScript, seen?: Array<ReplayedRequest>): TransportShape => {
+  let count = 0
+  return {
+    send: async (request, signal) => {
+      const text = decoder.decode(request.body)
+      const replayed: ReplayedRequest = { url: request.url, headers: request.headers, body: parseJsonOr(text, text) }
+      seen?.push(replayed)
+      const cassette = script(replayed, count++)
+      if (cassette.response.status === 0) {
+        throw Object.assign(new Error("connection refused (replayed)"), { code: "ECONNREFUSED" })
+      }
+      const body = cassetteBody(cassette)
+      signal.addEventListener("abort", () => body.destroy(), { once: true })
+      body.on("error", () => undefined)
+      const headers: Record<string, string> = {}
+      for (const [name, value] of Object.entries(cassette.response.headers ?? {})) headers[name.toLowerCase()] = value
+      return { status: cassette.response.status, headers, body }
     }
-    const body = cassetteBody(cassette)
-    signal.addEventListener("abort", () => body.destroy(), { once: true })
-    body.on("error", () => undefined)
-    const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(cassette.response.headers ?? {})) headers[name.toLowerCase()] = value
-    return { status: cassette.response.status, headers, body }
   }
-})
+}
 
 /** The Upstream service answering from cassettes. `seen` collects what the proxy sent. */
 export const layerReplay = (

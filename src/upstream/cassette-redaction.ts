@@ -11,8 +11,6 @@
  *   redacted whatever their value looks like: some vendors take the key in the URL.
  * - Response chunks are scanned as one text, so a key split across two network chunks is still found.
  */
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import { makeSecretScanner, type SecretScanner } from "../guardrails/secrets.ts"
 
 export interface RecordedChunk {
@@ -42,10 +40,8 @@ const CREDENTIAL_PARAM = /key|token|secret|sig|auth|password|credential/i
 
 export const REDACTED_PARAM = "[REDACTED]"
 
-export const makeCassetteRedactor = (apiKey: Option.Option<Redacted.Redacted<string>>): CassetteRedactor => {
-  const scanner: SecretScanner = makeSecretScanner({
-    literals: Option.match(apiKey, { onNone: () => [], onSome: (key) => [Redacted.value(key)] })
-  })
+export const makeCassetteRedactor = (secrets: ReadonlyArray<string>): CassetteRedactor => {
+  const scanner: SecretScanner = makeSecretScanner({ literals: secrets })
 
   const text = (value: string): string => scanner.redact(value)?.text ?? value
 

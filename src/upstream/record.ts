@@ -26,6 +26,7 @@ import { type CassetteRedactor, makeCassetteRedactor, type RecordedChunk } from 
 import { identifyExchange } from "./exchange-key.ts"
 import { describeNetworkError } from "./network-errors.ts"
 import { Transport, type TransportShape } from "./transport.ts"
+import { secretValues } from "./Upstream.ts"
 
 /** A chunk as it arrived: its bytes and when (milliseconds after the answer's headers). */
 export interface WireChunk {
@@ -222,7 +223,7 @@ export const layerRecord = (dir: string): Layer.Layer<Transport, never, Transpor
     Effect.gen(function*() {
       const inner = yield* Transport
       const config = yield* ProxyConfig
-      const redactor = makeCassetteRedactor(config.apiKey)
+      const redactor = makeCassetteRedactor(secretValues(config))
       const services = yield* Effect.context<never>()
       const warn = (message: string) => Effect.runForkWith(services)(Effect.logWarning(message))
       const writer = yield* Effect.acquireRelease(

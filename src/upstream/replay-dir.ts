@@ -18,6 +18,7 @@ import { makeCassetteRedactor } from "./cassette-redaction.ts"
 import { identifyExchange, type RequestRedaction } from "./exchange-key.ts"
 import { type ReplayScript, replayTransport } from "./replay.ts"
 import { Transport } from "./transport.ts"
+import { secretValues } from "./Upstream.ts"
 
 /** The answer to a request with no recording; the message is what the client sees. */
 export const missingCassette = (key: string, path: string, dir: string): Cassette => ({
@@ -57,6 +58,6 @@ export const layerReplayDir = (dir: string, cassettes: CassetteIndex): Layer.Lay
       const config = yield* ProxyConfig
       const count = [...cassettes.values()].reduce((sum, list) => sum + list.length, 0)
       yield* Effect.logInfo("replaying upstream exchanges, no network", { dir, exchanges: count, keys: cassettes.size })
-      return replayTransport(scriptFromDir(cassettes, dir, makeCassetteRedactor(config.apiKey)))
+      return replayTransport(scriptFromDir(cassettes, dir, makeCassetteRedactor(secretValues(config))))
     })
   )

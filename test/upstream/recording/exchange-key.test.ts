@@ -3,11 +3,10 @@
  * and whatever session id Claude Code derived `user` from; anything that changes what was asked changes it.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Option from "effect/Option"
 import { makeCassetteRedactor } from "../../../src/upstream/cassette-redaction.ts"
 import { canonicalJson, exchangeKey, identifyExchange } from "../../../src/upstream/exchange-key.ts"
 
-const redactor = makeCassetteRedactor(Option.none())
+const redactor = makeCassetteRedactor([])
 const body = {
   model: "gpt-4.1",
   stream: true,

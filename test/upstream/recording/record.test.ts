@@ -3,8 +3,6 @@
  * exchange (chunks, timing, how it ended) with every credential gone.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -18,7 +16,7 @@ import { cassetteBody } from "../../../src/upstream/replay.ts"
 import type { TransportRequest, TransportShape } from "../../../src/upstream/transport.ts"
 
 const API_KEY = "sk-live-UPSTREAM-0123456789abcdef"
-const redactor = makeCassetteRedactor(Option.some(Redacted.make(API_KEY)))
+const redactor = makeCassetteRedactor([API_KEY])
 const encoder = new TextEncoder()
 const GITHUB_TOKEN = `ghp_${"a1B2".repeat(9)}`
 const AWS_KEY_ID = "AKIAABCDEFGHIJKLMNOP"

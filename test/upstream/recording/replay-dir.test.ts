@@ -4,7 +4,6 @@
  */
 import { afterAll, describe, expect, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Option from "effect/Option"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -93,7 +92,7 @@ describe("recording settings", () => {
 })
 
 describe("replay script", () => {
-  const redaction = makeCassetteRedactor(Option.none())
+  const redaction = makeCassetteRedactor([])
   const url = "http://127.0.0.1:1/v1/chat/completions"
   const body = { model: "m", messages: [{ role: "user", content: "hi" }] }
   const key = exchangeKey("/v1/chat/completions", body)

@@ -7,8 +7,8 @@ import * as Layer from "effect/Layer"
 import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Cache from "./cache/cache.ts"
-import { ProxyConfig, type ProxyConfigShape } from "./config.ts"
-import { layerApp, layerNodeServer } from "./http/server.ts"
+import { type ConfigInvalid, ProxyConfig, type ProxyConfigShape } from "./config.ts"
+import { layerNodeServer, makeApp } from "./http/server.ts"
 import { Log } from "./log.ts"
 import { Metrics, rateLimitRejected } from "./observability/metrics.ts"
 import { Prices } from "./observability/prices.ts"
@@ -16,6 +16,7 @@ import { tracingLayer, tracingSink } from "./observability/tracing.ts"
 import { RequestSinks } from "./observability/record.ts"
 import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import * as Protection from "./protection/protection.ts"
+import { makeGenerations, Reloader } from "./reload.ts"
 import { describeRoutes } from "./routing/routes.ts"
 import { Tokenizer } from "./tokens.ts"
 import { upstreamFromConfig } from "./upstream/transport-layer.ts"
@@ -44,32 +45,55 @@ const rateLimitGate = Layer.effect(
   }))
 )
 
-/** The whole proxy, waiting for an HttpServer, a ProxyConfig and what the user's stages need. */
-export const proxyLayer = <R = never>(
-  options: ProxyOptions<R> = {}
-): Layer.Layer<never, never, HttpServer.HttpServer | ProxyConfig | R> =>
-  layerApp(options.routes).pipe(
-    Layer.provide(Pipeline.layer(options.stages)),
-    Layer.provide((options.upstream ?? upstreamFromConfig).pipe(Layer.provide(rateLimitGate))),
-    // One store for the cache stage and for the admin routes (/v1/cache/*).
-    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
-      Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache))))),
-    Layer.provide(Layer.effect(
-      RequestSinks,
-      Effect.map(Effect.all([Effect.service(Metrics), Effect.service(ProxyConfig)]), ([metrics, config]) =>
-        config.tracing === undefined ? [metrics] : [metrics, tracingSink])
-    )),
-    Layer.provide(Metrics.layer),
-    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
+/**
+ * What follows the config, rebuilt on each reload (see `reload.ts`): the providers' upstream clients over their
+ * Transport, their protections and prices, and the pipeline. It needs the process-wide services below.
+ */
+const generationLayer = <R>(options: ProxyOptions<R>) =>
+  Pipeline.layer(options.stages).pipe(
+    Layer.provideMerge((options.upstream ?? upstreamFromConfig).pipe(Layer.provide(rateLimitGate))),
+    Layer.provideMerge(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
       Prices.layer({ upstreams: config.providers.map(({ name, baseUrl }) => ({ name, baseUrl })), settings: config.prices })))),
     // One instance for the stages and for /health.
-    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
-      Protection.layer(config.protection, new Map(config.providers.map((provider) => [provider.name, provider.protection])))))),
-    Layer.provide(Tokenizer.layer),
-    Layer.provide(logLayer(options)),
-    // Without OTEL_EXPORTER_OTLP_ENDPOINT no spans at all: the request log line carries what we report.
-    Layer.provide(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => tracingLayer(config.tracing))))
+    Layer.provideMerge(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
+      Protection.layer(config.protection, new Map(config.providers.map((provider) => [provider.name, provider.protection]))))))
   )
+
+/** What belongs to the process and outlives reloads: the cache, the metrics, the tokenizer, the log, tracing. */
+const processLayer = (options: ProxyOptions<any>) =>
+  // One store for the cache stage and for the admin routes (/v1/cache/*).
+  Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
+    Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache)))).pipe(
+      Layer.provideMerge(Layer.effect(
+        RequestSinks,
+        Effect.map(Effect.all([Effect.service(Metrics), Effect.service(ProxyConfig)]), ([metrics, config]) =>
+          config.tracing === undefined ? [metrics] : [metrics, tracingSink])
+      )),
+      Layer.provideMerge(Metrics.layer),
+      Layer.provideMerge(Tokenizer.layer),
+      Layer.provideMerge(logLayer(options)),
+      // Without OTEL_EXPORTER_OTLP_ENDPOINT no spans at all: the request log line carries what we report.
+      Layer.provideMerge(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) => tracingLayer(config.tracing))))
+    )
+
+/**
+ * The whole proxy, waiting for an HttpServer, a ProxyConfig and what the user's stages need; it gives the
+ * `Reloader` that switches it to another config.
+ */
+export const proxyLayer = <R = never>(
+  options: ProxyOptions<R> = {}
+): Layer.Layer<Reloader, ConfigInvalid, HttpServer.HttpServer | ProxyConfig | R> =>
+  Layer.effect(
+    Reloader,
+    Effect.gen(function*() {
+      const generation = generationLayer(options)
+      const { app, reloader } = yield* makeGenerations(yield* ProxyConfig, (config) =>
+        Effect.flatMap(Layer.build(Layer.provideMerge(generation, ProxyConfig.make(config))), (context) =>
+          Effect.provide(makeApp(options.routes ?? Layer.empty), context)))
+      yield* HttpServer.serve(app).pipe(Layer.build)
+      return reloader
+    })
+  ).pipe(Layer.provide(processLayer(options)))
 
 /** The base URL as it can be logged: no user info or query string, where some vendors take a key. */
 const withoutSecrets = (baseUrl: string): string => {

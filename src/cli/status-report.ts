@@ -51,6 +51,13 @@ const ms = (value: number | null) => value === null ? "—" : value < 1_000 ? `$
 /** Dollars with enough digits that a few cheap requests do not read as $0.00. */
 export const formatUsd = (usd: number): string => usd === 0 ? "$0" : usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toPrecision(2)}`
 
+/** Unknown prices are never counted as $0: a total of only unpriced requests is "unknown", a mixed one says so. */
+const formatCost = (cost: Metrics["cost_usd"]): string => {
+  const unpriced = `${plural(cost.unknown_requests, "request")} without a known price`
+  if (cost.unknown_requests === 0) return formatUsd(cost.total)
+  return cost.total === 0 ? `unknown (${unpriced})` : `${formatUsd(cost.total)} + ${unpriced}`
+}
+
 const budget = (name: string, b: { configured: number; effective: number } | null) =>
   b === null ? undefined : b.effective === b.configured ? `${name} ${count(b.configured)}` : `${name} ${count(b.effective)} of ${count(b.configured)}`
 
@@ -83,7 +90,7 @@ export const formatStatus = (url: string, health: Health, metrics: Metrics): str
       : ""),
     `Tokens    ${count(sum((m) => m.input_tokens))} in, ${count(sum((m) => m.output_tokens))} out` +
     `, ${count(sum((m) => m.cache_read_tokens))} cache read, ${count(sum((m) => m.reasoning_tokens))} reasoning`,
-    `Cost      ${formatUsd(cost.total)}${cost.unknown_requests > 0 ? ` (+ ${plural(cost.unknown_requests, "request")} without a known price)` : ""}`,
+    `Cost      ${formatCost(cost)}`,
     `Cache     ${cache.enabled ? `${count(cache.hits)} hits, ${count(cache.misses)} misses` +
       `${cache.hit_rate === null ? "" : ` (${Math.round(cache.hit_rate * 100)}%)`}, ${count(cache.entries)} ${cache.entries === 1 ? "entry" : "entries"}` : "off"}`
   ]

@@ -58,6 +58,12 @@ const formatCost = (cost: Metrics["cost_usd"]): string => {
   return cost.total === 0 ? `unknown (${unpriced})` : `${formatUsd(cost.total)} + ${unpriced}`
 }
 
+const formatCache = (cache: Metrics["cache"]): string => {
+  if (!cache.enabled) return "off"
+  const rate = cache.hit_rate === null ? "" : ` (${Math.round(cache.hit_rate * 100)}%)`
+  return `${count(cache.hits)} hits, ${count(cache.misses)} misses${rate}, ${count(cache.entries)} ${cache.entries === 1 ? "entry" : "entries"}`
+}
+
 const budget = (name: string, b: { configured: number; effective: number } | null) =>
   b === null ? undefined : b.effective === b.configured ? `${name} ${count(b.configured)}` : `${name} ${count(b.effective)} of ${count(b.configured)}`
 
@@ -91,8 +97,7 @@ export const formatStatus = (url: string, health: Health, metrics: Metrics): str
     `Tokens    ${count(sum((m) => m.input_tokens))} in, ${count(sum((m) => m.output_tokens))} out` +
     `, ${count(sum((m) => m.cache_read_tokens))} cache read, ${count(sum((m) => m.reasoning_tokens))} reasoning`,
     `Cost      ${formatCost(cost)}`,
-    `Cache     ${cache.enabled ? `${count(cache.hits)} hits, ${count(cache.misses)} misses` +
-      `${cache.hit_rate === null ? "" : ` (${Math.round(cache.hit_rate * 100)}%)`}, ${count(cache.entries)} ${cache.entries === 1 ? "entry" : "entries"}` : "off"}`
+    `Cache     ${formatCache(cache)}`
   ]
   if (models.length > 0) {
     lines.push("", "Models", ...table(models.map((m) => [

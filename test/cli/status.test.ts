@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { formatDuration, formatUsd } from "../../src/cli/status-report.ts"
+import { formatDuration, formatStatus, formatUsd } from "../../src/cli/status-report.ts"
 import { baseEnv, freePort, runCli } from "../support/ccproxy-cli.ts"
 import { Harness, harness } from "../support/harness.ts"
 import { jsonCassette } from "../support/scripted-upstream.ts"
@@ -88,5 +88,50 @@ describe("status formatting", () => {
     expect([formatDuration(42.9), formatDuration(61), formatDuration(3_600 * 5 + 120), formatDuration(86_400 * 2 + 3_600)])
       .toEqual(["42s", "1m", "5h 2m", "2d 1h"])
     expect([formatUsd(0), formatUsd(0.000123), formatUsd(0.5), formatUsd(12.345)]).toEqual(["$0", "$0.00012", "$0.50", "$12.35"])
+  })
+
+  it("shows lowered rate limits, a cool-down, the cache and a partly priced cost", () => {
+    const text = formatStatus(
+      "http://127.0.0.1:11434",
+      {
+        status: "degraded",
+        upstreams: [{
+          name: "openai",
+          circuit: "half_open",
+          in_flight: 3,
+          queued: 1,
+          max_concurrent: 64,
+          rate_limits: { rpm: { configured: 600, effective: 480 }, tpm: { configured: 100_000, effective: 100_000 }, cool_down_ms: 2_500 }
+        }]
+      },
+      {
+        uptime_seconds: 7_260,
+        requests: { total: 1_200, errors: 3 },
+        latency_ms: { p50: 850, p95: 2_400, p99: 3_000 },
+        ttft_ms: { p50: 310, p95: 900, p99: 1_000 },
+        by_model: [
+          { client_model: "claude-sonnet-4-5", upstream_model: "gpt-5", requests: 1_000, input_tokens: 2_000_000, output_tokens: 50_000, cache_read_tokens: 10, reasoning_tokens: 5, cost_usd: 3.5 },
+          { client_model: "qwen3", upstream_model: "qwen3", requests: 200, input_tokens: 1_000, output_tokens: 100, cache_read_tokens: 0, reasoning_tokens: 0, cost_usd: null }
+        ],
+        cost_usd: { total: 3.5, unknown_requests: 200 },
+        cache: { enabled: true, hits: 30, misses: 90, hit_rate: 0.25, entries: 1 }
+      }
+    )
+    expect(text.split("\n")).toEqual([
+      "ccproxy at http://127.0.0.1:11434: degraded, up 2h 1m",
+      "",
+      "Upstreams",
+      "  openai  circuit half-open  in flight 3/64  queued 1  rpm 480 of 600, tpm 100,000, cooling down 2.5 s",
+      "",
+      "Requests  1,200 (3 errors); latency p50 850 ms, p95 2.4 s; first token p50 310 ms",
+      "Tokens    2,001,000 in, 50,100 out, 10 cache read, 5 reasoning",
+      "Cost      $3.50 + 200 requests without a known price",
+      "Cache     30 hits, 90 misses (25%), 1 entry",
+      "",
+      "Models",
+      "  claude-sonnet-4-5 → gpt-5  1,000 requests  2,000,000 in  50,000 out  $3.50",
+      "  qwen3                      200 requests    1,000 in      100 out     cost unknown",
+      ""
+    ])
   })
 })

@@ -120,7 +120,7 @@ const isInstalled = async (dir: string): Promise<boolean> => {
  * npm_config_local_prefix=<repo> and friends; inheriting those could make the
  * nested install target the repo. Keep only registry/network related npm config.
  */
-const npmEnv = (): NodeJS.ProcessEnv => {
+export const npmEnv = (): NodeJS.ProcessEnv => {
   const keep = /^npm_config_(registry|cache|cafile|ca|strict_ssl|userconfig|proxy|https_proxy|noproxy|fetch_.*|@.*:registry)$/i
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) {

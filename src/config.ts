@@ -2,6 +2,7 @@
  * Every knob of the proxy, read once from the environment (and an optional `.env`; the real environment wins).
  * Names and defaults match the Python CCProxy so existing setups keep working.
  */
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -42,6 +43,8 @@ export interface ProxyConfigShape {
   readonly stages: ReadonlyArray<StageEntry>
   /** The config file read, if any: reloaded on SIGHUP; stage modules resolve from its folder. */
   readonly configFile?: string | undefined
+  /** Epoch millis when `loadConfig` read it: /health shows it, so `ccproxy reload` can tell a reload took. */
+  readonly loadedAt?: number | undefined
   readonly host: string
   readonly port: number
   readonly logLevel: LogLevel
@@ -270,10 +273,11 @@ export const loadConfig = (cwd: string = process.cwd()): Effect.Effect<ProxyConf
     const raw = yield* Effect.mapError(readVariables(VARIABLES), unreadable)
     const { CCPROXY_CONFIG: named } = yield* Effect.mapError(readVariables(["CCPROXY_CONFIG"]), unreadable)
     const file = yield* attempt(() => findConfigFile(named, cwd))
-    if (file === undefined) return yield* attempt(() => parseConfig(raw))
+    const loadedAt = yield* Clock.currentTimeMillis
+    if (file === undefined) return { ...yield* attempt(() => parseConfig(raw)), loadedAt }
     const env = yield* Effect.mapError(readVariables(referencedNames(file)), unreadable)
     const contents = yield* attempt(() => readConfigFile(file, env, VARIABLES))
-    return yield* attempt(() => parseConfig(raw, contents))
+    return { ...yield* attempt(() => parseConfig(raw, contents)), loadedAt }
   })
 
 export class ProxyConfig extends Context.Service<ProxyConfig, ProxyConfigShape>()("ccproxy/ProxyConfig") {

@@ -40,5 +40,27 @@ export const COMMANDS: ReadonlyArray<Command> = [
     ],
     flags: [{ name: "json", description: "Print the raw JSON of both routes instead of the summary" }],
     load: () => import("./status.ts").then((m) => m.main)
+  },
+  {
+    name: "check",
+    synopsis: "",
+    summary: "Validate the config and reach every provider with it",
+    details: [
+      "Loads the config as the proxy would (one line names a problem), then asks each provider's GET /models with",
+      "its key and headers (or a 1-token completion where there is no /models) and looks for the models the routes",
+      "send it. Exits with 1 when a provider cannot be reached or refuses the key."
+    ],
+    load: () => import("./check.ts").then((m) => m.main)
+  },
+  {
+    name: "reload",
+    synopsis: "",
+    summary: "Make the running proxy read its config again (SIGHUP)",
+    details: [
+      "Checks the config first; then signals the proxy at the configured HOST and PORT and waits until it serves",
+      "the new config. Streams in flight finish on the old one; a config the proxy cannot build is rejected and the",
+      "old one stays. Works for a proxy on this machine; elsewhere send SIGHUP to its process."
+    ],
+    load: () => import("./reload.ts").then((m) => m.main)
   }
 ]

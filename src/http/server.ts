@@ -132,6 +132,12 @@ export const makeRoutes: Effect.Effect<
     json({
       status: all.every((u) => u.circuit === "closed") ? "ok" : "degraded",
       timestamp: new Date(now).toISOString(),
+      // For `ccproxy reload` on this machine: whom to signal, and whether the new config took.
+      pid: process.pid,
+      config: {
+        file: config.configFile ?? null,
+        loaded_at: config.loadedAt === undefined ? null : new Date(config.loadedAt).toISOString()
+      },
       upstreams: all.map((u) => ({
         name: u.name,
         circuit: u.circuit,

@@ -68,6 +68,20 @@ describe("the config file", () => {
       Fs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.effect("the README's example works as written", () =>
+    Effect.gen(function*() {
+      const readme = Fs.readFileSync(Path.join(import.meta.dirname, "..", "..", "README.md"), "utf8")
+      const section = readme.slice(readme.indexOf("## Providers, routes and fallback"))
+      const json = /```json\n([\s\S]*?)\n```/.exec(section)![1]!
+      const dir = writeConfigDir(json)
+      const config = yield* load(dir, KEYS)
+      expect(config.providers.map((p) => p.name)).toEqual(["openai", "deepseek", "local"])
+      expect(config.providers[1]!.protection.rpm).toBe(500)
+      expect(config.port).toBe(8082)
+      expect(config.routes.think).toEqual([{ provider: "deepseek", model: "deepseek-reasoner" }])
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }))
+
   it.effect("the same in YAML, found as ./ccproxy.yaml", () =>
     Effect.gen(function*() {
       const yaml = [

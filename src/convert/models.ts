@@ -72,21 +72,6 @@ export const detectProvider = (baseUrl: string): Provider => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Model mapping
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * Claude tiers go to the configured models; any other name is taken to be an upstream model the client chose on
- * purpose (e.g. `ANTHROPIC_MODEL=gpt-4o`) and passes through unchanged.
- */
-export const mapModel = (clientModel: string, config: { readonly bigModel: string; readonly smallModel: string }): string => {
-  const name = clientModel.toLowerCase()
-  if (name.includes("opus") || name.includes("sonnet")) return config.bigModel
-  if (name.includes("haiku")) return config.smallModel
-  return clientModel
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Capabilities
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { capabilities, clampEffort, detectProvider, mapModel, modelFamily } from "../../src/convert/models.ts"
+import { capabilities, clampEffort, detectProvider, modelFamily } from "../../src/convert/models.ts"
 import type { Provider } from "../../src/convert/models.ts"
 import type { ReasoningEffort } from "../../src/protocol/openai.ts"
 
@@ -31,23 +31,6 @@ describe("detectProvider", () => {
   ]
   it.each(cases)("%s → %s", (baseUrl, provider) => {
     expect(detectProvider(baseUrl)).toBe(provider)
-  })
-})
-
-describe("mapModel", () => {
-  const config = { bigModel: "gpt-5", smallModel: "gpt-5-mini" }
-  const cases: ReadonlyArray<readonly [string, string]> = [
-    ["claude-opus-4-1-20250805", "gpt-5"],
-    ["claude-sonnet-4-5-20250929", "gpt-5"],
-    ["Claude-SONNET-5-5", "gpt-5"],
-    ["claude-haiku-4-5", "gpt-5-mini"],
-    ["claude-3-5-haiku-20241022", "gpt-5-mini"],
-    // SEED §2.2 sent every other name to SMALL; an explicit upstream model must pass through unchanged.
-    ["gpt-4o", "gpt-4o"],
-    ["deepseek/deepseek-chat-v3.1", "deepseek/deepseek-chat-v3.1"]
-  ]
-  it.each(cases)("%s → %s", (client, upstream) => {
-    expect(mapModel(client, config)).toBe(upstream)
   })
 })
 

@@ -7,7 +7,7 @@ import * as Option from "effect/Option"
 import type { ProviderSettings } from "../../src/config/providers.ts"
 import { defaultProtection } from "../../src/protection/settings.ts"
 import type { MessagesRequest } from "../../src/protocol/anthropic.ts"
-import { allTargets, chooseRoute, modelGlob, type Routes, splitTarget } from "../../src/routing/routes.ts"
+import { allTargets, chooseRoute, implicitRoutes, modelGlob, type Routes, splitTarget } from "../../src/routing/routes.ts"
 
 const provider = (name: string, models: ReadonlyArray<string> = []): ProviderSettings => ({
   name,
@@ -39,6 +39,24 @@ const route = (request: MessagesRequest, tokens = 10) => {
 }
 
 describe("chooseRoute", () => {
+  describe("without a config file: opus/sonnet → BIG_MODEL_NAME, haiku → SMALL_MODEL_NAME, other names unchanged", () => {
+    const routes = implicitRoutes("a", "gpt-5", "gpt-5-mini")
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ["claude-opus-4-1-20250805", "gpt-5"],
+      ["claude-sonnet-4-5-20250929", "gpt-5"],
+      ["Claude-SONNET-5-5", "gpt-5"],
+      ["claude-haiku-4-5", "gpt-5-mini"],
+      ["claude-3-5-haiku-20241022", "gpt-5-mini"],
+      // SEED §2.2 sent every other name to SMALL; an explicit upstream model must pass through unchanged.
+      ["gpt-4o", "gpt-4o"],
+      ["deepseek/deepseek-chat-v3.1", "deepseek/deepseek-chat-v3.1"]
+    ]
+    it.each(cases)("%s → %s", (client, upstream) => {
+      const routed = chooseRoute(routes, [provider("a")], body(client), 10)
+      expect("chain" in routed && routed.chain).toEqual([{ provider: "a", model: upstream }])
+    })
+  })
+
   it("matches in the documented order", () => {
     expect(route(body("b,anything"))).toBe("explicit b,anything")
     expect(route(body("claude-opus-4-7"), 5000)).toBe("rule c,opus-like")

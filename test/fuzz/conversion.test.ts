@@ -47,7 +47,8 @@ const REQUEST_KEYS = new Set([
   "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
   "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "reasoning", "user"
 ])
-const MESSAGE_KEYS = new Set(["role", "content", "tool_calls", "tool_call_id", "reasoning_content"])
+// reasoning_content (DeepSeek) and reasoning_details (OpenRouter): the vendors' own fields for reasoning sent back.
+const MESSAGE_KEYS = new Set(["role", "content", "tool_calls", "tool_call_id", "reasoning_content", "reasoning_details"])
 const PART_KEYS: Record<string, ReadonlySet<string>> = {
   text: new Set(["type", "text"]),
   image_url: new Set(["type", "image_url"]),
@@ -77,7 +78,8 @@ const walk = (value: unknown, visit: (key: string, value: unknown) => void): voi
   } else if (typeof value === "object" && value !== null) {
     for (const [key, field] of Object.entries(value)) {
       visit(key, field)
-      if (key !== "parameters") walk(field, visit)
+      // A tool's JSON schema is the user's; OpenRouter's reasoning_details items have a `signature` of their own.
+      if (key !== "parameters" && key !== "reasoning_details") walk(field, visit)
     }
   }
 }

@@ -8,7 +8,8 @@
  * - Consecutive user (or assistant) turns are merged first, as the Anthropic API does.
  * - Thinking history follows the profile (profiles.ts, reasoning-replay.ts): DeepSeek gets `reasoning_content` on
  *   every assistant message ("" when the history has none), because its thinking mode rejects assistant turns
- *   without it; OpenRouter gets `reasoning_details` rebuilt from the thinking blocks; others get nothing.
+ *   without it; OpenRouter gets `reasoning_details` rebuilt from the thinking blocks; others get nothing. Blocks
+ *   that carry Gemini's thought signatures are skipped here: they go back on the tool calls (request.ts).
  * - Documents: text is inlined; PDFs become `file` parts where the dialect takes files and are refused elsewhere;
  *   URL documents only where the vendor fetches them; Files-API ids are refused (they mean nothing upstream).
  * - Tool-call ids pass verbatim, except to a vendor with an id rule (Mistral: 9 alphanumerics), where every id is
@@ -20,6 +21,7 @@ import type * as A from "../protocol/anthropic.ts"
 import type * as O from "../protocol/openai.ts"
 import { modelFamily } from "./models.ts"
 import type { ToolIdRule } from "./profiles.ts"
+import { isSignatureCarrier } from "./gemini-signatures.ts"
 import { detailsOfBlock } from "./reasoning-replay.ts"
 import { type Context, reject } from "./request-context.ts"
 
@@ -215,6 +217,8 @@ const assistantTurn = (
       calls.set(block.id, name)
       const id = upstreamToolId(block.id, idRule)
       toolCalls.push({ id, type: "function", function: { name, arguments: toolArguments(block.input) } })
+    } else if (isSignatureCarrier(block)) {
+      // Gemini's thought signatures: request.ts puts them back on the tool calls (gemini-signatures.ts).
     } else if (history === "reasoning_content" && isThinking(block)) {
       if (block.thinking !== "") thinking.push(block.thinking)
     } else if (history === "reasoning_details" && (isThinking(block) || isRedactedThinking(block))) {

@@ -28,9 +28,12 @@ export type ReasoningRequest = "reasoning-object" | "reasoning_effort" | "none"
  * - `drop`: the vendor does not take it (OpenAI returns no reasoning text; others ignore or reject it);
  * - `reasoning_content`: DeepSeek, the thinking text on the assistant message;
  * - `reasoning_details`: OpenRouter, the reasoning items exactly as generated (signatures and encrypted items
- *   included). The reply carries them to the client inside the thinking block's signature (reasoning-replay.ts).
+ *   included). The reply carries them to the client inside the thinking block's signature (reasoning-replay.ts);
+ * - `thought_signatures`: Gemini, the opaque signature of each tool call, back on that call
+ *   (`extra_content.google.thought_signature`); thinking text is dropped. The reply carries them in a thinking block
+ *   of their own (gemini-signatures.ts).
  */
-export type ReasoningHistory = "drop" | "reasoning_content" | "reasoning_details"
+export type ReasoningHistory = "drop" | "reasoning_content" | "reasoning_details" | "thought_signatures"
 
 /** Tool-call ids the vendor accepts in history; `alnum9` ids are rewritten deterministically before sending. */
 export type ToolIdRule = "any" | "alnum9"
@@ -92,6 +95,10 @@ export type ResponseQuirk =
   | "stop-reason-string"
   /** A mid-stream error as a chunk with `error` and `finish_reason: "error"`. */
   | "error-chunk"
+  /** Tool calls carry an opaque `extra_content.google.thought_signature` that must come back on them. */
+  | "tool-call-thought-signatures"
+  /** `content` as a list of chunks, reasoning in `{type: "thinking", thinking: [...]}` ones. */
+  | "thinking-in-content-chunks"
 
 export interface HeaderSettings {
   readonly referer: string
@@ -177,10 +184,11 @@ const ROWS: { readonly [P in Provider]: Omit<Profile, "name"> } = {
         stringFormats: ["enum", "date-time"]
       }
     },
-    // Thought signatures ride on tool calls (§G.4); they are not round-tripped yet (see the report in the issue).
-    reasoningHistory: "drop",
-    // Parallel calls at index 0 or without index; "stop" after tool calls (§G.4, §I.3).
-    quirks: ["tool-index-reused", "stop-after-tool-calls", "usage-on-finish-chunk"]
+    // Gemini 3 answers 400 unless each step's first tool call comes back with its thought signature (§G.4; Gemini
+    // API "Thought Signatures", section "Signatures for OpenAI compatibility"): carried by gemini-signatures.ts.
+    reasoningHistory: "thought_signatures",
+    // Parallel calls at index 0 or without index; "stop" after tool calls; signatures on tool calls (§G.4, §I.3).
+    quirks: ["tool-index-reused", "stop-after-tool-calls", "usage-on-finish-chunk", "tool-call-thought-signatures"]
   },
   xai: {
     // Reasoning models reject stop/penalties and most take no reasoning_effort: models.ts knows which (§G.3).
@@ -217,7 +225,8 @@ const ROWS: { readonly [P in Provider]: Omit<Profile, "name"> } = {
     },
     // reasoning_content on an assistant message is rejected as extra_forbidden (charmbracelet/crush#1590).
     reasoningHistory: "drop",
-    quirks: ["tool-ids-alnum9", "usage-on-finish-chunk"]
+    // Magistral and reasoning_effort models answer with content chunks, thinking in ThinkChunks (content-chunks.ts).
+    quirks: ["tool-ids-alnum9", "usage-on-finish-chunk", "thinking-in-content-chunks"]
   },
   ollama: {
     request: {

@@ -51,10 +51,13 @@ export const openEnvelope = (sealed: string | undefined): ReadonlyArray<Reasonin
   }
 }
 
+/** Every opaque value this proxy writes starts so (envelopes here, Gemini's carriers in gemini-signatures.ts). */
+const OWN_PREFIX = "ccproxy."
+
 /** Whether a signature is one the upstream made (not ours), i.e. worth sending to a model that verifies it. */
 export const isForeignSignature = (signature: string | undefined): signature is string =>
   signature !== undefined && signature !== "" && signature !== PLACEHOLDER_SIGNATURE &&
-  !signature.startsWith(ENVELOPE_PREFIX)
+  !signature.startsWith(OWN_PREFIX)
 
 const joined = (a: string | null | undefined, b: string | null | undefined): string | null | undefined =>
   b ? (a ?? "") + b : a

@@ -20,7 +20,8 @@ import * as Result from "effect/Result"
 import { InvalidRequest } from "../errors.ts"
 import type * as A from "../protocol/anthropic.ts"
 import type * as O from "../protocol/openai.ts"
-import { toChatMessages } from "./messages.ts"
+import { withThoughtSignatures } from "./gemini-signatures.ts"
+import { toChatMessages, upstreamToolId } from "./messages.ts"
 import { capabilities, clampEffort } from "./models.ts"
 import { profile } from "./profiles.ts"
 import { type Context, reject, type Target } from "./request-context.ts"
@@ -53,7 +54,11 @@ const convert = (req: A.MessagesRequest, target: Target): Converted => {
   const { functionTools, toolNames } = planTools(req, notes)
   const context: Context = { target, caps, profile: profile(target.provider), toolNames, notes }
 
-  const messages = toChatMessages(req, context)
+  const converted = toChatMessages(req, context)
+  // Gemini's thought signatures go back on the tool calls they came with (gemini-signatures.ts).
+  const messages = context.profile.reasoningHistory === "thought_signatures"
+    ? withThoughtSignatures(converted, req.messages, context, (id) => upstreamToolId(id, context.profile.request.toolIds))
+    : converted
   const request: O.ChatRequest = { model: target.model, messages }
   if (request.messages.length === 0) reject("messages: at least one non-empty message is required")
 

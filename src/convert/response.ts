@@ -9,7 +9,9 @@ import * as Result from "effect/Result"
 import { UpstreamProtocolError, type UpstreamFailure } from "../errors.ts"
 import type { MessageResponse, ResponseBlock, StopReason, Usage } from "../protocol/anthropic.ts"
 import type { ChatResponse, ReasoningDetail, ResponseToolCall, Usage as UpstreamUsage } from "../protocol/openai.ts"
+import { contentPieces } from "./content-chunks.ts"
 import { fromUpstreamErrorObject } from "./errors.ts"
+import { carriesThoughtSignatures, signatureCarrier, thoughtSignatureOf } from "./gemini-signatures.ts"
 import type { Provider } from "./models.ts"
 import { profile } from "./profiles.ts"
 import { isEncrypted, mergeDetails, PLACEHOLDER_SIGNATURE, sealDetails } from "./reasoning-replay.ts"
@@ -151,10 +153,12 @@ const reasoningBlocks = (message: Message, seal: boolean): Array<ResponseBlock> 
   return blocks
 }
 
+/** The tool_use blocks; `signatures`, when given, collects Gemini's thought signatures by the ids shown. */
 const toolUseBlocks = (
   calls: ReadonlyArray<ResponseToolCall>,
   ctx: ReplyContext,
-  repair: boolean
+  repair: boolean,
+  signatures: Map<string, string> | undefined
 ): Array<ResponseBlock> => {
   const blocks: Array<ResponseBlock> = []
   const usedIds = new Set<string>()
@@ -166,6 +170,8 @@ const toolUseBlocks = (
       ? upstreamId
       : syntheticToolId(ctx.messageId, blocks.length)
     usedIds.add(id)
+    const signature = thoughtSignatureOf(call)
+    if (signatures !== undefined && signature !== undefined) signatures.set(id, signature)
     blocks.push({
       type: "tool_use",
       id,
@@ -192,10 +198,18 @@ export const toMessage = (
   if (choice.finish_reason === "error") return Result.fail(fromUpstreamErrorObject(response.error ?? undefined, ctx.secrets))
   const message: Message = choice.message ?? {}
   const content: Array<ResponseBlock> = reasoningBlocks(message, sealsReasoning(ctx.provider))
-  if (message.content) content.push({ type: "text", text: message.content })
+  // A string, or Mistral's chunk list with thinking chunks (content-chunks.ts).
+  for (const piece of contentPieces(message.content)) {
+    content.push(piece.kind === "text"
+      ? { type: "text", text: piece.text }
+      : { type: "thinking", thinking: piece.text, signature: PLACEHOLDER_SIGNATURE })
+  }
   if (message.refusal) content.push({ type: "text", text: message.refusal })
-  const tools = toolUseBlocks(message.tool_calls ?? [], ctx, choice.finish_reason !== "length")
+  const signatures = carriesThoughtSignatures(ctx.provider) ? new Map<string, string>() : undefined
+  const tools = toolUseBlocks(message.tool_calls ?? [], ctx, choice.finish_reason !== "length", signatures)
   content.push(...tools)
+  // Gemini's thought signatures travel to the next turn in a block of their own, after the calls.
+  if (signatures !== undefined && signatures.size > 0) content.push(signatureCarrier(signatures))
   if (content.length === 0) content.push({ type: "text", text: "" })
   const stop = toStop(choice.finish_reason, choice.stop_reason, tools.length > 0, Boolean(message.refusal))
   return Result.succeed({

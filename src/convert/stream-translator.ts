@@ -33,7 +33,9 @@ import {
   type UpstreamEvent,
   type Usage as UpstreamUsage
 } from "../protocol/openai.ts"
+import { contentPieces } from "./content-chunks.ts"
 import { fromUpstreamErrorObject } from "./errors.ts"
+import { carriesThoughtSignatures, signatureCarrier, thoughtSignatureOf } from "./gemini-signatures.ts"
 import { isEncrypted, mergeDetail, PLACEHOLDER_SIGNATURE, sealDetails } from "./reasoning-replay.ts"
 import { reasoningText, type ReplyContext, sealsReasoning, toStop, toUsage } from "./response.ts"
 import { clientToolName, JsonShape, sanitizeToolId, syntheticToolId } from "./tool-calls.ts"
@@ -96,10 +98,13 @@ export class StreamTranslator {
   private readonly ctx: StreamContext
   /** The vendor wants its reasoning items back: they are sealed into the blocks (reasoning-replay.ts). */
   private readonly seal: boolean
+  /** Gemini's thought signatures by tool id shown, when carried (gemini-signatures.ts); any fragment may bring one. */
+  private readonly thoughtSignatures: Map<string, string> | undefined
 
   constructor(ctx: StreamContext) {
     this.ctx = ctx
     this.seal = sealsReasoning(ctx.provider)
+    this.thoughtSignatures = carriesThoughtSignatures(ctx.provider) ? new Map() : undefined
   }
 
   /** The message completed (`message_stop` is out) or failed (see `failure`); further input is ignored. */
@@ -205,7 +210,8 @@ export class StreamTranslator {
       const thinking = reasoningText(delta)
       if (thinking !== "") this.appendRun("thinking", thinking)
       for (const detail of delta.reasoning_details ?? []) this.readDetail(detail)
-      if (delta.content) this.appendRun("text", delta.content)
+      // A string, or Mistral's chunk list with thinking chunks (content-chunks.ts).
+      for (const piece of contentPieces(delta.content)) this.appendRun(piece.kind, piece.text)
       if (delta.refusal) {
         this.sawRefusal = true
         this.appendRun("text", delta.refusal)
@@ -221,6 +227,10 @@ export class StreamTranslator {
     }
     this.finishReason = finishReason
     this.matchedStop = choice.stop_reason
+    // The signatures' carrier goes last: a signature can arrive with any fragment of its call.
+    if (this.thoughtSignatures !== undefined && this.thoughtSignatures.size > 0) {
+      this.pushSegment("thinking", {}).signature = signatureCarrier(this.thoughtSignatures).signature
+    }
     this.closeAll()
     this.phase = "finished"
   }
@@ -257,6 +267,8 @@ export class StreamTranslator {
     const call = this.findCall(fragment) ?? (fragment.id || name || args ? this.newCall(fragment) : undefined)
     if (call === undefined) return
     if (call.toolName === undefined && name !== undefined) call.toolName = name
+    const signature = thoughtSignatureOf(fragment)
+    if (signature !== undefined) this.thoughtSignatures?.set(call.toolId, signature)
     if (args !== undefined && call.position >= this.cursor) this.write(call, args)
   }
 

@@ -14,6 +14,8 @@ export interface ToolCall {
   id: string
   type: "function"
   function: { name: string; arguments: string }
+  /** Gemini: the call's thought signature, returned exactly as the vendor sent it (PROTOCOL.md §G.4). */
+  extra_content?: { google: { thought_signature: string } }
 }
 
 export type ChatMessage =
@@ -91,6 +93,18 @@ export interface ResponseToolCall {
   id?: string | null
   type?: string | null
   function?: { name?: string | null; arguments?: string | null } | null
+  /** Gemini: `google.thought_signature`, on the first call of a step (PROTOCOL.md §G.4). */
+  extra_content?: { google?: { thought_signature?: string | null } | null } | null
+}
+
+/**
+ * Mistral: `content` may be a list of chunks instead of a string; reasoning models put their thinking in
+ * `{type: "thinking", thinking: [{type: "text", text}]}` chunks next to `{type: "text", text}` ones.
+ */
+export interface ContentChunk {
+  type?: string | null
+  text?: string | null
+  thinking?: ReadonlyArray<ContentChunk | null> | null
 }
 
 export interface ErrorObject {
@@ -104,7 +118,7 @@ export interface ErrorObject {
 /** What an assistant message (whole, or one stream delta of it) may carry, across vendors. */
 export interface AssistantOutput<Call> {
   role?: string | null
-  content?: string | null
+  content?: string | ReadonlyArray<ContentChunk | null> | null
   refusal?: string | null
   /** DeepSeek, xAI grok-3-mini, older vLLM. */
   reasoning_content?: string | null

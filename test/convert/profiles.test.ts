@@ -285,7 +285,13 @@ const QUIRK_CHECKS: { readonly [Q in ResponseQuirk]: (events: ReadonlyArray<Stre
   "usage-under-x_groq": (events) => expect(finalDelta(events).usage).toMatchObject({ input_tokens: 81, output_tokens: 27 }),
   "deepseek-cache-fields": (events) => expect(finalDelta(events).usage.cache_read_input_tokens).toBeGreaterThan(0),
   "stop-reason-string": (events) => expect(finalDelta(events).delta.stop_sequence).not.toBeNull(),
-  "error-chunk": (_events, failed) => expect(failed).toBe(true)
+  "error-chunk": (_events, failed) => expect(failed).toBe(true),
+  // The reply ends with the carrier of the calls' signatures (gemini-signatures.ts).
+  "tool-call-thought-signatures": (events) => {
+    expect(blocksOf(events).at(-1)?.type).toBe("thinking")
+    expect(signatures(events).at(-1)).toMatch(/^ccproxy\.g1\./)
+  },
+  "thinking-in-content-chunks": (events) => expect(thinkingText(events)).not.toBe("")
 }
 
 /** The cassette that shows each declared quirk of each profile. */
@@ -304,11 +310,16 @@ const QUIRK_CASSETTES: { readonly [P in Provider]: Partial<Record<ResponseQuirk,
   gemini: {
     "tool-index-reused": "gemini-parallel-tools-index0",
     "stop-after-tool-calls": "gemini-parallel-tools-index0",
-    "usage-on-finish-chunk": "gemini-parallel-tools-index0"
+    "usage-on-finish-chunk": "gemini-parallel-tools-index0",
+    "tool-call-thought-signatures": "gemini3-tool-thought-signature"
   },
   xai: { "reasoning-in-reasoning_content": "xai-reasoning-content", "usage-after-finish": "xai-reasoning-content" },
   groq: { "reasoning-in-reasoning": "groq-reasoning-xgroq-usage", "usage-under-x_groq": "groq-reasoning-xgroq-usage" },
-  mistral: { "tool-ids-alnum9": "mistral-tool-call", "usage-on-finish-chunk": "mistral-tool-call" },
+  mistral: {
+    "tool-ids-alnum9": "mistral-tool-call",
+    "usage-on-finish-chunk": "mistral-tool-call",
+    "thinking-in-content-chunks": "mistral-magistral-thinking-chunks"
+  },
   ollama: {
     "reasoning-in-reasoning": "ollama-tool-stop",
     "stop-after-tool-calls": "ollama-tool-stop",

@@ -208,6 +208,35 @@ const expectedEvents: Record<string, ReadonlyArray<string>> = {
     "message_delta tool_use null in=1030 out=64 read=4090 write=0 thinking=147",
     "message_stop"
   ],
+  "gemini3-tool-thought-signature": [
+    START,
+    "start 0 text",
+    "delta 0 text_delta I'll read both files.",
+    "stop 0",
+    "start 1 tool_use function-call-4517301287436905521 Read",
+    "delta 1 input_json_delta {\"file_path\":\"package.json\"}",
+    "stop 1",
+    "start 2 tool_use function-call-4517301287436905522 Read",
+    "delta 2 input_json_delta {\"file_path\":\"tsconfig.json\"}",
+    "stop 2",
+    "message_delta tool_use null in=3120 out=58 read=0 write=0 thinking=143",
+    "message_stop"
+  ],
+  "mistral-magistral-thinking-chunks": [
+    START,
+    "start 0 thinking",
+    "delta 0 thinking_delta The user asks for 17 * 23.",
+    "delta 0 thinking_delta  17 * 20 = 340 and 17 * 3 = 51,",
+    "delta 0 thinking_delta  so 391.",
+    UNSIGNED,
+    "stop 0",
+    "start 1 text",
+    "delta 1 text_delta 17 × 23",
+    "delta 1 text_delta  = **391**.",
+    "stop 1",
+    "message_delta end_turn null in=412 out=58 read=0 write=0",
+    "message_stop"
+  ],
   "ollama-tool-stop": [
     START,
     "start 0 thinking",
@@ -436,6 +465,7 @@ const expectedToolInputs: Record<string, ReadonlyArray<unknown>> = {
     { command: "git status --short", description: "Show changed files" },
     { command: "git log --oneline -5", description: "Show recent commits" }
   ],
+  "gemini3-tool-thought-signature": [{ file_path: "package.json" }, { file_path: "tsconfig.json" }],
   "ollama-tool-stop": [{ command: "ls -la", description: "List files in the current directory" }],
   "openrouter-claude-tool-reasoning": [{ command: "ls test/", description: "List tests" }],
   "openrouter-openai-encrypted": [{ file_path: "/repo/package.json" }],

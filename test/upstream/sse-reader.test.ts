@@ -14,7 +14,11 @@ import { cassetteBody } from "../../src/upstream/replay.ts"
 import { type ReaderOptions, readSse } from "../../src/upstream/sse-reader.ts"
 
 const data = (content: string) => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\n`
-const contentOf = (event: UpstreamEvent) => (event === SILENCE ? "(silence)" : event.choices?.[0]?.delta?.content)
+const contentOf = (event: UpstreamEvent): string | null | undefined => {
+  if (event === SILENCE) return "(silence)"
+  const content = event.choices?.[0]?.delta?.content
+  return content == null || typeof content === "string" ? content : JSON.stringify(content)
+}
 const options = { idleMillis: 0, pingMillis: 0, secrets: [] }
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

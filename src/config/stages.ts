@@ -43,7 +43,7 @@ const invalid = (config: ProxyConfigShape, field: string, problem: string) =>
  * An error's message on one line: its first line, and the next ones while a line ends with ":" (a bundler's
  * "Transform failed with 1 error:" says nothing on its own).
  */
-const firstLine = (error: unknown): string => {
+const oneLine = (error: unknown): string => {
   const lines = (error instanceof Error ? error.message : String(error)).split("\n").map((line) => line.trim()).filter((line) => line !== "")
   let text = lines[0] ?? "unknown error"
   for (let i = 1; text.endsWith(":") && i < lines.length; i++) text = `${text} ${lines[i]}`
@@ -61,12 +61,13 @@ const resolveModule = (specifier: string, folder: string): { readonly file: stri
   }
   // A package, as `require` would find it from the config's folder: Node offers no ESM resolution from another
   // folder without a flag (import.meta.resolve ignores its parent argument), and packages' "exports" nearly always
-  // carry a "default" (or "node") condition that both agree on.
+  // carry a "default" (or "node") condition that both agree on. A package exporting only under "import" is not
+  // found this way: name its file by path instead.
   try {
     return { file: createRequire(Path.join(folder, "ccproxy.json")).resolve(specifier) }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    return { problem: code === "MODULE_NOT_FOUND" ? `no such package from ${folder}` : firstLine(error) }
+    return { problem: code === "MODULE_NOT_FOUND" ? `no such package from ${folder}` : oneLine(error) }
   }
 }
 
@@ -121,7 +122,7 @@ const loadEntry = (config: ProxyConfigShape, entry: StageEntry, index: number): 
 
     const exports = yield* Effect.tryPromise({
       try: () => import(importUrl(resolved.file)) as Promise<Record<string, unknown>>,
-      catch: (error) => invalid(config, field, `cannot be loaded: ${entry.module} (${firstLine(error)})`)
+      catch: (error) => invalid(config, field, `cannot be loaded: ${entry.module} (${oneLine(error)})`)
     })
     const picked = pickExport(exports, entry.options)
     if (picked === undefined) {
@@ -129,7 +130,7 @@ const loadEntry = (config: ProxyConfigShape, entry: StageEntry, index: number): 
     }
     const made = yield* Effect.try({
       try: picked.make,
-      catch: (error) => invalid(config, field, `${entry.module}: ${picked.via} threw: ${firstLine(error)}`)
+      catch: (error) => invalid(config, field, `${entry.module}: ${picked.via} threw: ${oneLine(error)}`)
     })
     const built = Effect.isEffect(made) ? yield* runBuild(config, field, entry.module, picked.via, made) : made
     if (!isStage(built)) {
@@ -149,7 +150,7 @@ const runBuild = (config: ProxyConfigShape, field: string, module: string, via: 
     (exit) =>
       Exit.isSuccess(exit)
         ? Effect.succeed(exit.value)
-        : Effect.fail(invalid(config, field, `${module}: the Effect from ${via} failed: ${firstLine(Cause.squash(exit.cause))}`))
+        : Effect.fail(invalid(config, field, `${module}: the Effect from ${via} failed: ${oneLine(Cause.squash(exit.cause))}`))
   )
 
 /** The config file's stages, in its order, ready to be placed after the library user's own (`ProxyOptions.stages`). */

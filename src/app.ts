@@ -8,6 +8,7 @@ import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Cache from "./cache/cache.ts"
 import { type ConfigInvalid, ProxyConfig, type ProxyConfigShape } from "./config.ts"
+import { anchorProblem, loadStages } from "./config/stages.ts"
 import { layerNodeServer, makeApp } from "./http/server.ts"
 import { Log } from "./log.ts"
 import { Metrics, rateLimitRejected } from "./observability/metrics.ts"
@@ -47,10 +48,11 @@ const rateLimitGate = Layer.effect(
 
 /**
  * What follows the config, rebuilt on each reload (see `reload.ts`): the providers' upstream clients over their
- * Transport, their protections and prices, and the pipeline. It needs the process-wide services below.
+ * Transport, their protections and prices, and the pipeline with the library user's stages, then the config file's
+ * (loaded by `loadStages` for each generation). It needs the process-wide services below.
  */
-const generationLayer = <R>(options: ProxyOptions<R>) =>
-  Pipeline.layer(options.stages).pipe(
+const generationLayer = <R>(options: ProxyOptions<R>, fileStages: ReadonlyArray<StagePlacement>) =>
+  Pipeline.layer<R>([...(options.stages ?? []), ...fileStages]).pipe(
     Layer.provideMerge((options.upstream ?? upstreamFromConfig).pipe(Layer.provide(rateLimitGate))),
     Layer.provideMerge(Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
       Prices.layer({ upstreams: config.providers.map(({ name, baseUrl }) => ({ name, baseUrl })), settings: config.prices })))),
@@ -86,10 +88,14 @@ export const proxyLayer = <R = never>(
   Layer.effect(
     Reloader,
     Effect.gen(function*() {
-      const generation = generationLayer(options)
       const { app, reloader } = yield* makeGenerations(yield* ProxyConfig, (config) =>
-        Effect.flatMap(Layer.build(Layer.provideMerge(generation, ProxyConfig.make(config))), (context) =>
-          Effect.provide(makeApp(options.routes ?? Layer.empty), context)))
+        Effect.gen(function*() {
+          const fileStages = yield* loadStages(config)
+          const context = yield* Layer.build(Layer.provideMerge(generationLayer(options, fileStages), ProxyConfig.make(config))).pipe(
+            Effect.catchTag("UnknownAnchor", anchorProblem(config, options.stages?.length ?? 0))
+          )
+          return yield* Effect.provide(makeApp(options.routes ?? Layer.empty), context)
+        }))
       yield* HttpServer.serve(app).pipe(Layer.build)
       return reloader
     })

@@ -7,7 +7,7 @@ export { compose, handOff, mapEvents, mapRequest, messageReply, onStreamEnd, str
 export type { ClientIdentity, Conversion, Handler, ProxyReply, ProxyRequest, Stage } from "./pipeline/stage.ts"
 export { currentConversion } from "./pipeline/stage.ts"
 export { RequestInfo } from "./http/server.ts"
-export { DEFAULT_STAGE_NAMES, Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
+export { DEFAULT_STAGE_NAMES, Pipeline, type StagePlacement, UnknownAnchor } from "./pipeline/pipeline.ts"
 export { Tokenizer } from "./tokens.ts"
 export { Upstream } from "./upstream/Upstream.ts"
 export type * as Anthropic from "./protocol/anthropic.ts"

@@ -1,11 +1,13 @@
 /**
- * The ordered pipeline: default stages, user stages placed by name, and the core. Built once per server.
+ * The ordered pipeline: default stages, user stages placed by name, and the core. Built once per config generation
+ * (at start and on each reload, see `reload.ts`).
  *
  * Default order (outermost first), fixed here and nowhere else:
  * logging → guardrails → validation → routing → conversion → cache → breaker → rate-limits → limiter → core.
  * Stages whose feature is off at its default are left out entirely, so they cost nothing.
  */
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ProxyConfig } from "../config.ts"
@@ -46,21 +48,59 @@ export const DEFAULT_STAGE_NAMES = [
   "limiter"
 ] as const
 
-/** Inserts user stages into the default order; an unknown anchor is a programming error, reported at start. */
+/**
+ * A user stage's anchor names no stage. `placement` is its index in the list handed to `arrange`, so the caller can
+ * say where it came from (the library user's code, or the config file's `stages` list).
+ */
+export class UnknownAnchor extends Data.TaggedError("UnknownAnchor")<{
+  readonly placement: number
+  readonly stage: string
+  readonly side: "before" | "after"
+  readonly anchor: string
+  /** The stages placed so far, in order. */
+  readonly have: ReadonlyArray<string>
+}> {
+  override get message() {
+    return `Cannot place stage "${this.stage}": no stage named "${this.anchor}" (have ${this.have.join(", ")})`
+  }
+}
+
+const DEFAULT_ORDER: ReadonlyMap<string, number> = new Map(DEFAULT_STAGE_NAMES.map((name, i) => [name, i]))
+
+/**
+ * Inserts user stages into the default order, each after the ones before it in `extra` (so an anchor may name an
+ * earlier user stage); throws `UnknownAnchor` when an anchor names no stage.
+ *
+ * A default stage that this config leaves out (the cache, when off) is still a valid anchor: a stage placed before
+ * or after it goes where it would have been, just before the next default stage present. Otherwise whether a config
+ * file starts would depend on whether CACHE is set.
+ */
 export const arrange = (defaults: ReadonlyArray<Stage>, extra: ReadonlyArray<{ readonly stage: Stage; readonly before?: string; readonly after?: string }>): Array<Stage> => {
   const stages = [...defaults]
-  for (const placement of extra) {
+  extra.forEach((placement, i) => {
     const anchor = placement.before ?? placement.after
     if (anchor === undefined) {
       stages.push(placement.stage)
-      continue
+      return
     }
     const at = stages.findIndex((stage) => stage.name === anchor)
-    if (at < 0) {
-      throw new Error(`Cannot place stage "${placement.stage.name}": no stage named "${anchor}" (have ${stages.map((s) => s.name).join(", ")})`)
+    if (at >= 0) {
+      stages.splice(placement.before !== undefined ? at : at + 1, 0, placement.stage)
+      return
     }
-    stages.splice(placement.before !== undefined ? at : at + 1, 0, placement.stage)
-  }
+    const absent = DEFAULT_ORDER.get(anchor)
+    if (absent === undefined) {
+      throw new UnknownAnchor({
+        placement: i,
+        stage: placement.stage.name,
+        side: placement.before !== undefined ? "before" : "after",
+        anchor,
+        have: stages.map((stage) => stage.name)
+      })
+    }
+    const next = stages.findIndex((stage) => (DEFAULT_ORDER.get(stage.name) ?? -1) > absent)
+    stages.splice(next < 0 ? stages.length : next, 0, placement.stage)
+  })
   return stages
 }
 
@@ -89,12 +129,12 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
       ]
       const placed = yield* Effect.forEach(extra, (placement) =>
         Effect.map(build(placement.stage), (stage) => ({ ...placement, stage })))
-      const stages = arrange(defaults, placed)
+      const stages = yield* Effect.try({ try: () => arrange(defaults, placed), catch: (error) => error as UnknownAnchor })
       const handle = compose(stages, yield* core, yield* tracingActive)
       return Pipeline.of({ handle, stageNames: stages.map((s) => s.name) })
     })
 
   static readonly layer = <R = never>(
     extra: ReadonlyArray<StagePlacement<R>> = []
-  ): Layer.Layer<Pipeline, never, Upstream | ProxyConfig | Protection.Services | Cache.Services | Prices | R> => Layer.effect(this, this.make(extra))
+  ): Layer.Layer<Pipeline, UnknownAnchor, Upstream | ProxyConfig | Protection.Services | Cache.Services | Prices | R> => Layer.effect(this, this.make(extra))
 }

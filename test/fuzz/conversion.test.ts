@@ -54,7 +54,8 @@ const PART_KEYS: Record<string, ReadonlySet<string>> = {
   image_url: new Set(["type", "image_url"]),
   file: new Set(["type", "file"])
 }
-const TOOL_CALL_KEYS = new Set(["id", "type", "function"])
+// extra_content: Gemini's OpenAI endpoint carries its thought signature there.
+const TOOL_CALL_KEYS = new Set(["id", "type", "function", "extra_content"])
 const FUNCTION_TOOL_KEYS = new Set(["name", "description", "parameters"])
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool"])
 

@@ -71,6 +71,14 @@ export const splitTarget = (text: string): Target | undefined => {
 
 const knownNames = (providers: ReadonlyArray<ProviderSettings>) => providers.map((p) => p.name).join(", ")
 
+/** A provider that lists its `models` serves only those: any other model for it is a mistake, said here. */
+const unlistedModel = (providers: ReadonlyArray<ProviderSettings>, target: Target): string | undefined => {
+  const provider = providers.find((p) => p.name === target.provider)
+  return provider === undefined || provider.models.length === 0 || provider.models.includes(target.model)
+    ? undefined
+    : `names model "${target.model}", which provider "${provider.name}" does not list (its models: ${provider.models.join(", ")})`
+}
+
 /** The file's routes, every target checked against the providers. */
 export const routesFromFile = (entry: RoutesEntry, providers: ReadonlyArray<ProviderSettings>, file: string): Routes => {
   const names = new Set(providers.map((p) => p.name))
@@ -83,6 +91,8 @@ export const routesFromFile = (entry: RoutesEntry, providers: ReadonlyArray<Prov
       if (!names.has(target.provider)) {
         throw new ConfigInvalid({ file, variable: at, problem: `names an unknown provider "${target.provider}" (known: ${knownNames(providers)})` })
       }
+      const unlisted = unlistedModel(providers, target)
+      if (unlisted !== undefined) throw new ConfigInvalid({ file, variable: at, problem: unlisted })
       return target
     })
     return targets as unknown as Chain
@@ -128,9 +138,11 @@ export const chooseRoute = (
   const model = body.model
   const explicit = splitTarget(model)
   if (explicit !== undefined) {
-    return providers.some((p) => p.name === explicit.provider)
-      ? { route: "explicit", chain: [explicit] }
-      : { problem: `model "${model}" names an unknown provider "${explicit.provider}"; known providers: ${knownNames(providers)}` }
+    if (!providers.some((p) => p.name === explicit.provider)) {
+      return { problem: `model "${model}" names an unknown provider "${explicit.provider}"; known providers: ${knownNames(providers)}` }
+    }
+    const unlisted = unlistedModel(providers, explicit)
+    return unlisted === undefined ? { route: "explicit", chain: [explicit] } : { problem: `model "${model}" ${unlisted}` }
   }
   for (const rule of routes.rules) {
     if (rule.test(model)) return { route: "rule", chain: rule.chain }

@@ -135,6 +135,10 @@ describe("the config file", () => {
         .toMatch(/^ccproxy\.json: providers\[0\]\.profile expected "openai" \| "openrouter"/)
       expect(yield* problemWith({ ...EXAMPLE, routes: { ...EXAMPLE.routes, think: "deepsek,deepseek-reasoner" } }))
         .toBe("ccproxy.json: routes.think names an unknown provider \"deepsek\" (known: openai, deepseek, local)")
+      expect(yield* problemWith({
+        ...EXAMPLE,
+        providers: [...EXAMPLE.providers.slice(0, 2), { ...EXAMPLE.providers[2], models: ["qwen3-coder-30b"] }]
+      })).toBe("ccproxy.json: routes.background names model \"qwen3-coder\", which provider \"local\" does not list (its models: qwen3-coder-30b)")
       expect(yield* problemWith({ ...EXAMPLE, routes: { ...EXAMPLE.routes, background: "qwen3-coder" } }))
         .toBe("ccproxy.json: routes.background expected \"provider,model\"")
       expect(yield* problemWith(EXAMPLE, { OPENAI_API_KEY: "k" }))

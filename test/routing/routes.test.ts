@@ -58,7 +58,7 @@ describe("chooseRoute", () => {
   })
 
   it("matches in the documented order", () => {
-    expect(route(body("b,anything"))).toBe("explicit b,anything")
+    expect(route(body("c,anything"))).toBe("explicit c,anything")
     expect(route(body("claude-opus-4-7"), 5000)).toBe("rule c,opus-like")
     expect(route(body("llama-4"), 5000)).toBe("model b,llama-4")
     expect(route(body("gpt-4.1"))).toBe("model a,gpt-4.1")
@@ -72,8 +72,10 @@ describe("chooseRoute", () => {
     expect(route(body("claude-sonnet-4-6"), 1000)).toBe("default a,big b,backup")
   })
 
-  it("an unknown provider is a problem naming the known ones", () => {
+  it("an unknown provider, or a model its provider does not list, is a problem naming what is known", () => {
     expect(route(body("z,model"))).toBe("model \"z,model\" names an unknown provider \"z\"; known providers: a, b, c")
+    expect(route(body("b,llama-5"))).toBe("model \"b,llama-5\" names model \"llama-5\", which provider \"b\" does not list (its models: llama-4)")
+    expect(route(body("a,anything"))).toBe("explicit a,anything")
   })
 
   it("globs cover whole names, any case, with regex characters taken literally", () => {

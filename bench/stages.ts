@@ -11,7 +11,8 @@
  * Each request runs as the HTTP edge runs it: in its own scope, the stream drained inside that scope, the scope
  * closed after (permits, tickets and the log line are released/written then).
  *
- * Variants: no stages; each stage alone; the default pipeline's protection stages together; the logging stage as the
+ * Variants: no stages; each stage alone (routing with one target per route, as without a config file, and with a
+ * fallback chain of two whose first target answers); the default pipeline's protection stages together; the logging stage as the
  * proxy builds it (priced, recording into the metrics and the dashboard's summary); the default stages traced (a
  * span per stage, as with OTEL_EXPORTER_OTLP_ENDPOINT set, the export itself not included: it runs in batches off
  * the request); the cache stage with CACHE=on, answering every request from the store (a hit) or, with
@@ -48,7 +49,10 @@ import { Metrics } from "../src/observability/metrics.ts"
 import { Prices, tokenUsage } from "../src/observability/prices.ts"
 import { parsePricesSettings } from "../src/observability/prices-settings.ts"
 import { RequestSinks } from "../src/observability/record.ts"
+import { ProxyConfig, parseConfig } from "../src/config.ts"
 import { makeCacheStage } from "../src/pipeline/cache.ts"
+import { routing } from "../src/pipeline/routing.ts"
+import type { Routes } from "../src/routing/routes.ts"
 import { convert } from "../src/pipeline/conversion.ts"
 import { makeGuardrails } from "../src/pipeline/guardrails.ts"
 import { logging, makeLogging } from "../src/pipeline/logging.ts"
@@ -204,6 +208,11 @@ const main = async (): Promise<StagesResult> => {
     const recordedLoggingStage: Stage = yield* makeLogging((upstream, model, usage) => prices.costOf(upstream, model, tokenUsage(usage))).pipe(
       Effect.provideService(RequestSinks, [Context.get(metrics, Metrics)])
     )
+    // The route table as a setup without a config file has it (one target per route), and with a fallback chain.
+    const config = parseConfig({})
+    const routingStage: Stage = yield* Effect.provideService(routing, ProxyConfig, config)
+    const chain: Routes["default"] = [{ provider: "openai", model: "gpt-5" }, { provider: "openai", model: "gpt-4.1" }]
+    const chainStage: Stage = yield* Effect.provideService(routing, ProxyConfig, { ...config, routes: { ...config.routes, default: chain } })
     const cacheStage: Stage = yield* makeCacheStage(parseCacheSettings({ CACHE: "on" })).pipe(
       Effect.provide(Cache.layer(parseCacheSettings({ CACHE: "on" })))
     )
@@ -216,6 +225,8 @@ const main = async (): Promise<StagesResult> => {
       { name: "rate-limits (default: cool-downs only)", stages: [coolDownStage] },
       { name: "rate-limits (RPM + TPM set)", stages: [rateLimitStage] },
       { name: "logging (LOG_LEVEL=info)", stages: [loggingStage] },
+      { name: "routing (one target: every route without a fallback chain)", stages: [routingStage] },
+      { name: "routing (a fallback chain of two; the first answers)", stages: [chainStage] },
       { name: "logging + guardrails + breaker + limiter + rate-limits", stages: [loggingStage, guardrailStage, breakerStage, limiterStage, coolDownStage] },
       { name: "logging with prices and metrics (as in the proxy)", stages: [recordedLoggingStage] },
       {

@@ -8,6 +8,7 @@ import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Cache from "./cache/cache.ts"
 import { type ConfigInvalid, ProxyConfig, type ProxyConfigShape } from "./config.ts"
+import { loggableUrl } from "./config/providers.ts"
 import { anchorProblem, loadStages } from "./config/stages.ts"
 import { layerNodeServer, makeApp } from "./http/server.ts"
 import { Log } from "./log.ts"
@@ -101,12 +102,6 @@ export const proxyLayer = <R = never>(
     })
   ).pipe(Layer.provide(processLayer(options)))
 
-/** The base URL as it can be logged: no user info or query string, where some vendors take a key. */
-const withoutSecrets = (baseUrl: string): string => {
-  const url = new URL(baseUrl)
-  return `${url.protocol}//${url.host}${url.pathname}`
-}
-
 /** The proxy listening on config.host:config.port, with its address logged once it listens. */
 export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyOptions<R> = {}) =>
   Layer.mergeAll(
@@ -116,7 +111,7 @@ export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyO
         Effect.logInfo("listening", {
           address: HttpServer.formatAddress(server.address),
           ...(config.configFile === undefined ? {} : { config: config.configFile }),
-          providers: config.providers.map((provider) => `${provider.name} (${provider.profile}) ${withoutSecrets(provider.baseUrl)}`),
+          providers: config.providers.map((provider) => `${provider.name} (${provider.profile}) ${loggableUrl(provider.baseUrl)}`),
           routes: describeRoutes(config.routes)
         }))
     ).pipe(Layer.provide(logLayer(options)))

@@ -8,12 +8,11 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as tls from "node:tls"
 import { Agent, request } from "undici"
 import type { ProxyConfigShape } from "../config.ts"
-import type { ProviderSettings } from "../config/providers.ts"
+import { loggableUrl, providerSecrets, type ProviderSettings } from "../config/providers.ts"
+import { upstreamHeaders } from "../upstream/Upstream.ts"
 import { describeNetworkError } from "../upstream/network-errors.ts"
 import { allTargets, describeRoutes } from "../routing/routes.ts"
 import type { CommandMain } from "./command.ts"
@@ -33,11 +32,6 @@ export interface ProviderReport {
   readonly detail: string
   readonly warnings: ReadonlyArray<string>
 }
-
-const headersOf = (provider: ProviderSettings): Record<string, string> => ({
-  ...(Option.isSome(provider.apiKey) ? { authorization: `Bearer ${Redacted.value(provider.apiKey.value)}` } : {}),
-  ...provider.headers
-})
 
 const call = (agent: Agent, url: string, init: { method: "GET" | "POST"; headers: Record<string, string>; body?: string }) =>
   Effect.tryPromise({
@@ -73,11 +67,17 @@ const listedIds = (text: string): ReadonlyArray<string> | undefined => {
 }
 
 /** One provider: reachable with its key, and serving the models the routes send it? */
-export const checkProvider = (agent: Agent, provider: ProviderSettings, models: ReadonlyArray<string>): Effect.Effect<ProviderReport> => {
-  const secrets = Option.isSome(provider.apiKey) ? [Redacted.value(provider.apiKey.value)] : []
+export const checkProvider = (
+  agent: Agent,
+  provider: ProviderSettings,
+  models: ReadonlyArray<string>,
+  config: Pick<ProxyConfigShape, "referer" | "appName">
+): Effect.Effect<ProviderReport> => {
+  const secrets = providerSecrets(provider)
   const report = (ok: boolean, detail: string, warnings: ReadonlyArray<string> = []): ProviderReport =>
     ({ provider: provider.name, ok, detail, warnings })
-  const headers = headersOf(provider)
+  // Exactly what the proxy sends, so the check probes as the proxy would.
+  const headers = upstreamHeaders(provider, config)
   const completion = (model: string) =>
     call(agent, `${provider.baseUrl}/chat/completions`, {
       method: "POST",
@@ -115,7 +115,7 @@ export const checkProviders = (config: ProxyConfigShape): Effect.Effect<Readonly
       const targets = allTargets(config.routes)
       return Effect.forEach(config.providers, (provider) => {
         const routed = targets.filter((target) => target.provider === provider.name).map((target) => target.model)
-        return checkProvider(agent, provider, [...new Set([...routed, ...provider.models])])
+        return checkProvider(agent, provider, [...new Set([...routed, ...provider.models])], config)
       }, { concurrency: "unbounded" })
     },
     (agent) => Effect.promise(() => agent.close().catch(() => undefined))
@@ -130,7 +130,7 @@ const check = Effect.gen(function*() {
   const reports = yield* checkProviders(config)
   const width = Math.max(...reports.map((r) => r.provider.length))
   for (const r of reports) {
-    const url = config.providers.find((p) => p.name === r.provider)!.baseUrl
+    const url = loggableUrl(config.providers.find((p) => p.name === r.provider)!.baseUrl)
     yield* print(`${r.ok ? "ok    " : "FAILED"} ${r.provider.padEnd(width)}  ${url}  ${r.detail}\n`)
     for (const warning of r.warnings) yield* print(`       ${" ".repeat(width)}  warning: ${warning}\n`)
   }

@@ -62,7 +62,8 @@ export const providersFromFile = (
     seen.add(entry.name)
     const baseUrl = normaliseBaseUrl(entry.base_url)
     if (baseUrl === undefined) {
-      throw new ConfigInvalid({ file, variable: at("base_url"), problem: `must be an http(s) URL (got "${entry.base_url}")` })
+      // Not echoed: after ${VAR} substitution it may hold a key.
+      throw new ConfigInvalid({ file, variable: at("base_url"), problem: "must be an http(s) URL such as https://api.openai.com/v1" })
     }
     const breaker = entry.breaker ?? {}
     return {
@@ -104,8 +105,14 @@ export const implicitProvider = (
   protection
 })
 
+/** The base URL as it can be shown: no user info or query string, where some vendors take a key. */
+export const loggableUrl = (baseUrl: string): string => {
+  const url = new URL(baseUrl)
+  return `${url.protocol}//${url.host}${url.pathname}`
+}
+
 /** Header names whose values are credentials (a gateway's own key, say). */
-const SECRET_HEADER = /key|token|secret|auth|cookie/i
+const SECRET_HEADER = /key|token|secret|auth|cookie|pass|credential/i
 
 /** Every provider's key and credential headers: none may reach a client, a log or a recording. */
 export const providerSecrets = (provider: ProviderSettings): ReadonlyArray<string> => [

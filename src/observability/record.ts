@@ -24,7 +24,7 @@ export interface RequestRecord {
   readonly upstreamModel: string | null
   /** Which entry of the route table chose the target (`default`, `background`, `rule`…); null before routing. */
   readonly routedBy: string | null
-  /** Targets (`provider,model: what went wrong`) that failed before the one that answered, in the order tried. */
+  /** Targets (`provider,model: what went wrong`) that failed and handed the request on, in the order tried. */
   readonly failedOver: ReadonlyArray<string>
   readonly stream: boolean
   /** 200 for a stream that started, even if it later failed (then `error` says how); 499 when the client left. */

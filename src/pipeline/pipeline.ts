@@ -124,7 +124,8 @@ export class Pipeline extends Context.Service<Pipeline, { readonly handle: Handl
         yield* breaker,
         // Rate limits before the limiter: a request waiting out a cool-down or its turn in the budget holds no
         // permit, so the permits stay with requests that can go upstream now.
-        yield* makeRateLimits(config.protection.rpm === undefined && config.protection.tpm === undefined),
+        // Without any budget (global or a provider's own), only cool-downs: no ticket, nothing to settle.
+        yield* makeRateLimits([config.protection, ...config.providers.map((p) => p.protection)].every((s) => s.rpm === undefined && s.tpm === undefined)),
         yield* limiter
       ]
       const placed = yield* Effect.forEach(extra, (placement) =>

@@ -22,6 +22,7 @@ import { ProxyConfig } from "../config.ts"
 import { InvalidRequest, type ProxyError } from "../errors.ts"
 import { fallbackTaken } from "../observability/metrics.ts"
 import { RequestStats, type RequestStatsShape } from "../observability/record.ts"
+import { FallbackAvailable } from "../routing/fallback.ts"
 import { type Chain, chooseRoute, formatTarget, type Target } from "../routing/routes.ts"
 import { handOff, type Handler, type ProxyReply, type ProxyRequest, type Stage } from "./stage.ts"
 
@@ -53,13 +54,19 @@ export const canFallBack = (error: ProxyError): boolean => {
 export const fallbackReason = (error: ProxyError): string =>
   error._tag === "UpstreamFailure" ? String(error.upstreamStatus) : error._tag
 
-const planOf = (chain: Chain) =>
-  ExecutionPlan.make(
-    ...chain.map((target, i) => ({
-      provide: Context.make(CurrentTarget, target),
-      ...(i === 0 ? {} : { while: canFallBack })
-    })) as [{ provide: Context.Context<CurrentTarget> }]
-  )
+interface Step {
+  readonly provide: Context.Context<CurrentTarget>
+  readonly while?: (error: ProxyError) => boolean
+}
+
+/** One step per target; every step after the first is taken only when the failure before it can fall back. */
+const planOf = (chain: Chain) => {
+  const [first, ...rest] = chain.map((target, i): Step => ({
+    provide: Context.make(CurrentTarget, target),
+    ...(i === 0 ? {} : { while: canFallBack })
+  }))
+  return ExecutionPlan.make(first!, ...rest)
+}
 
 const routedTo = (request: ProxyRequest, target: Target): ProxyRequest => ({
   ...request,
@@ -73,15 +80,23 @@ const inOwnScope = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E
     Effect.flatMap(Scope.fork(parent), (child) =>
       Effect.onExit(Scope.provide(effect, child), (exit) => Exit.isFailure(exit) ? Scope.close(child, exit) : Effect.void)))
 
-/** One target of a chain: the request routed to it, its failure noted for the log and the metrics. */
+/**
+ * One target of a chain: the request routed to it, told whether a next target waits (so the protections and the
+ * upstream move on rather than queue or retry), and, when it fails over to that next target, noted for the log and
+ * the metrics.
+ */
 const tryTarget = (
   next: Handler,
   request: ProxyRequest,
+  chain: Chain,
   stats: RequestStatsShape | undefined
 ): Effect.Effect<ProxyReply, ProxyError, Scope.Scope | CurrentTarget> =>
-  Effect.flatMap(Effect.service(CurrentTarget), (target) => {
+  Effect.flatMap(Effect.all([Effect.service(CurrentTarget), Effect.service(ExecutionPlan.CurrentMetadata)]), ([target, step]) => {
     if (stats !== undefined) stats.upstream = target.provider
-    return Effect.tapError(inOwnScope(next(routedTo(request, target))), (error) => {
+    const last = step.stepIndex === chain.length - 1
+    const tried = Effect.provideService(inOwnScope(next(routedTo(request, target))), FallbackAvailable, !last)
+    return last ? tried : Effect.tapError(tried, (error) => {
+      if (!canFallBack(error)) return Effect.void
       const reason = fallbackReason(error)
       if (stats !== undefined) (stats.failedOver ??= []).push(`${formatTarget(target)}: ${reason}`)
       return fallbackTaken(target.provider, reason)
@@ -109,7 +124,7 @@ export const routing: Effect.Effect<Stage, never, ProxyConfig> = Effect.map(Prox
           stats.upstream = chain[0].provider
         }
         if (chain.length === 1) return handOff(next, routedTo(request, chain[0]))()
-        return Effect.withExecutionPlan(tryTarget(next, request, stats), planFor(chain))
+        return Effect.withExecutionPlan(tryTarget(next, request, chain, stats), planFor(chain))
       })
     }
   }

@@ -32,6 +32,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { Overloaded } from "../errors.ts"
+import { FallbackAvailable } from "../routing/fallback.ts"
 import type { ProtectionSettings } from "./settings.ts"
 
 export interface ConcurrencyStats {
@@ -99,14 +100,16 @@ export const make = (settings: ConcurrencySettings): Effect.Effect<ConcurrencyLi
       upstream: string,
       lane: Lane,
       restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    ): Effect.Effect<void, Overloaded, Scope.Scope> => {
-      if (queueMillis <= 0) return Effect.fail(refuse(upstream))
-      lane.waiting++
-      return restore(Effect.timeoutOption(Semaphore.takeScoped(lane.semaphore, 1), settings.queueTimeout)).pipe(
-        Effect.onExit(() => Effect.sync(() => lane.waiting--)),
-        Effect.flatMap((taken) => Option.isSome(taken) ? Effect.void : Effect.fail(refuse(upstream)))
-      )
-    }
+    ): Effect.Effect<void, Overloaded, Scope.Scope> =>
+      Effect.flatMap(FallbackAvailable, (fallback) => {
+        // With another target ready, moving on beats queueing here.
+        if (queueMillis <= 0 || fallback) return Effect.fail(refuse(upstream))
+        lane.waiting++
+        return restore(Effect.timeoutOption(Semaphore.takeScoped(lane.semaphore, 1), settings.queueTimeout)).pipe(
+          Effect.onExit(() => Effect.sync(() => lane.waiting--)),
+          Effect.flatMap((taken) => Option.isSome(taken) ? Effect.void : Effect.fail(refuse(upstream)))
+        )
+      })
 
     const acquire = (upstream: string): Effect.Effect<void, Overloaded, Scope.Scope> =>
       Effect.uninterruptibleMask((restore) =>

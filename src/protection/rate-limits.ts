@@ -53,6 +53,7 @@ import * as Layer from "effect/Layer"
 import { RateLimiter } from "effect/persistence"
 import { RateLimited } from "../errors.ts"
 import type { ProtectionSettings } from "./settings.ts"
+import { FallbackAvailable } from "../routing/fallback.ts"
 
 /** What the upstream said about one request, as far as its budgets care. */
 export type RateFeedback =
@@ -251,7 +252,8 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
     const admitSlowly = (upstream: string, lane: Lane, estimate: number): Effect.Effect<Ticket, RateLimited> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          const deadline = (yield* Clock.currentTimeMillis) + queueMillis
+          // With another target ready, no waiting here at all: a cool-down or a spent budget sends the request on.
+          const deadline = (yield* Clock.currentTimeMillis) + ((yield* FallbackAvailable) ? 0 : queueMillis)
           yield* restore(coolDown(upstream, lane, deadline))
           if (lane.rpm === undefined && lane.tpm === undefined) return new Admitted(upstream, 0)
           const reservation = yield* reserve(upstream, lane, estimate)

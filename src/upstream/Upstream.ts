@@ -23,6 +23,7 @@ import type * as Tracer from "effect/Tracer"
 import type { Readable } from "node:stream"
 import { ProxyConfig, type ProxyConfigShape } from "../config.ts"
 import { providerSecrets, type ProviderSettings } from "../config/providers.ts"
+import { FallbackAvailable } from "../routing/fallback.ts"
 import { profile } from "../convert/profiles.ts"
 import { type AttemptOutcome, attemptFinished } from "../observability/metrics.ts"
 import { RequestStats } from "../observability/record.ts"
@@ -75,7 +76,8 @@ const retryPolicy = (maxRetries: number) =>
   // `max` recurs only while every schedule recurs: exponential backoff, at most `maxRetries` times.
   Schedule.max([Schedule.exponential("500 millis", 2).pipe(Schedule.jittered), Schedule.recurs(maxRetries)]).pipe(
     Schedule.setInputType<ProxyError>(),
-    Schedule.while(({ input }) => isRetryable(input)),
+    // With another target of a fallback chain ready, no retry: the next provider is the better retry, and sooner.
+    Schedule.while(({ input }) => isRetryable(input) && Effect.map(FallbackAvailable, (fallback) => !fallback)),
     Schedule.modifyDelay(({ input, duration }) => {
       const wait = retryAfterMillis(input)
       return Effect.succeed(wait === undefined ? duration : Duration.max(duration, Duration.millis(wait)))
@@ -175,6 +177,8 @@ const makeClient = (provider: ProviderSettings, { config, gate, literals, traced
   const streamHeaders = { ...baseHeaders, "content-type": "application/json", accept: "text/event-stream" }
   const jsonHeaders = { ...baseHeaders, "content-type": "application/json", accept: "application/json" }
   const secrets = providerSecrets(provider)
+  // Where a user fixes a wrong URL: the environment's variable, or the provider's field in the config file.
+  const baseUrlSetting = config.configFile === undefined ? "OPENAI_BASE_URL" : `the base_url of provider "${provider.name}"`
   const spanAttributes = traced ? upstreamSpanAttributes(upstreamName, url) : {}
   const readerOptions = {
     idleMillis: Duration.toMillis(config.idleTimeout),
@@ -273,7 +277,7 @@ const makeClient = (provider: ProviderSettings, { config, gate, literals, traced
       const location = response.headers.location
       return Effect.fail(
         new UpstreamProtocolError({
-          message: `upstream answered HTTP ${response.status}${location ? ` (to ${location})` : ""}; check OPENAI_BASE_URL`
+          message: `upstream answered HTTP ${response.status}${location ? ` (to ${location})` : ""}; check ${baseUrlSetting}`
         })
       )
     }
@@ -290,7 +294,7 @@ const makeClient = (provider: ProviderSettings, { config, gate, literals, traced
     Effect.flatMap(readText(response.body), (text): Effect.Effect<ChatResponse, ProxyError> => {
       const body = parseJsonOr(text, undefined)
       if (typeof body !== "object" || body === null) {
-        return Effect.fail(new UpstreamProtocolError({ message: `expected a JSON completion, got: ${text.slice(0, 200)}` }))
+        return Effect.fail(new UpstreamProtocolError({ message: `expected a JSON completion, got: ${clip(redactSecrets(text, secrets), 200)}` }))
       }
       const response = body as ChatResponse
       const error = response.choices?.length ? undefined : readErrorObject(body)
@@ -312,7 +316,7 @@ const makeClient = (provider: ProviderSettings, { config, gate, literals, traced
     }
     if (contentType.includes("text/html")) {
       return Effect.flatMap(readText(response.body), (text) =>
-        Effect.fail(new UpstreamProtocolError({ message: `expected an event stream, got an HTML page: ${clip(redactSecrets(text.trim(), secrets), 200)}; check OPENAI_BASE_URL` })))
+        Effect.fail(new UpstreamProtocolError({ message: `expected an event stream, got an HTML page: ${clip(redactSecrets(text.trim(), secrets), 200)}; check ${baseUrlSetting}` })))
     }
     return readSse(response.body, readerOptions)
   }
@@ -343,7 +347,8 @@ const withTraceparent = (call: TransportRequest, span: Tracer.Span): TransportRe
 /** What must never reach a client or a log, should an upstream echo it back: every provider's credentials. */
 export const secretValues = (config: ProxyConfigShape): ReadonlyArray<string> => config.providers.flatMap(providerSecrets)
 
-const upstreamHeaders = (provider: ProviderSettings, config: ProxyConfigShape): Record<string, string> => {
+/** What every request to `provider` carries: its key, its vendor's headers, its own headers (which win). */
+export const upstreamHeaders = (provider: ProviderSettings, config: Pick<ProxyConfigShape, "referer" | "appName">): Record<string, string> => {
   const headers: Record<string, string> = {}
   if (Option.isSome(provider.apiKey)) headers.authorization = `Bearer ${Redacted.value(provider.apiKey.value)}`
   Object.assign(headers, profile(provider.profile).headers?.({ referer: config.referer, appName: config.appName }))

@@ -144,7 +144,7 @@ describe("the config file", () => {
       expect(yield* problemWith(EXAMPLE, { OPENAI_API_KEY: "k" }))
         .toBe("ccproxy.json: providers[1].api_key refers to ${DEEPSEEK_API_KEY}, which is not set in the environment")
       expect(yield* problemWith({ providers: [{ name: "a", base_url: "api.openai.com" }], routes: { default: "a,m" } }))
-        .toBe("ccproxy.json: providers[0].base_url must be an http(s) URL (got \"api.openai.com\")")
+        .toBe("ccproxy.json: providers[0].base_url must be an http(s) URL such as https://api.openai.com/v1")
       expect(yield* problemWith({ providers: [EXAMPLE.providers[0], EXAMPLE.providers[0]], routes: { default: "openai,m" } }))
         .toBe("ccproxy.json: providers[1].name repeats the provider name \"openai\"")
       expect(yield* problemWith({ providers: EXAMPLE.providers })).toMatch(/^ccproxy\.json: routes is missing/)

@@ -53,7 +53,8 @@ const reset = (upstreams: Readonly<Record<string, ScriptedUpstream>>) => {
 
 const lastLog = (logs: ReadonlyArray<Record<string, unknown>>) => logs.filter((line) => line.msg === "request").at(-1)!
 
-layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-from-env-0123456789" }), {
+// Retries on: a target with a next one behind it must not use them (the next target is the better retry).
+layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-from-env-0123456789", UPSTREAM_MAX_RETRIES: "2" }), {
   excludeTestServices: true
 })("routing with a config file", (it) => {
   const routedTo = (body: Record<string, unknown>, provider: string, model: string, routedBy: string) =>
@@ -119,6 +120,7 @@ layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-
         const reply = yield* Effect.promise(() => post(url, streamBody()))
         expect(reply.status).toBe(200)
         expect(streamText(sseEvents(reply.text))).toBe("from beta")
+        expect(upstreams.alpha!.requests).toHaveLength(1)
         expect(upstreams.beta!.requests[0]!.body).toMatchObject({ model: "deepseek-chat", stream: true })
         expect(lastLog(logs)).toMatchObject({ upstream: "beta", upstream_model: "deepseek-chat", failed_over: ["alpha,gpt-5: 503"] })
         const metrics = yield* Effect.promise(() => fetch(`${url}/metrics`).then((r) => r.text()))
@@ -127,7 +129,7 @@ layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-
 
     it.effect("429, 500 and an unreachable provider fall back too; a 400 goes back to the client as it is", () =>
       Effect.gen(function*() {
-        const { url, upstreams } = yield* ProvidersHarness
+        const { url, upstreams, logs } = yield* ProvidersHarness
         for (const status of [429, 500]) {
           reset(upstreams)
           upstreams.alpha!.enqueue(failing(status))
@@ -146,6 +148,7 @@ layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-
         const reply = yield* Effect.promise(() => post(url, jsonBody()))
         expectAnthropicError(reply, 400, "invalid_request_error")
         expect(upstreams.beta!.requests).toHaveLength(0)
+        expect(lastLog(logs).failed_over).toBeUndefined()
       }))
 
     it.effect("every target failing: the client gets the last one's error", () =>
@@ -153,10 +156,14 @@ layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-
         const { url, upstreams, logs } = yield* ProvidersHarness
         reset(upstreams)
         upstreams.alpha!.enqueue(failing(502))
-        upstreams.beta!.enqueue(failing(529))
+        // The last target keeps its retries (two here).
+        upstreams.beta!.enqueue(failing(529), failing(529), failing(529))
         const reply = yield* Effect.promise(() => post(url, jsonBody()))
         expectAnthropicError(reply, 529, "overloaded_error")
-        expect(lastLog(logs)).toMatchObject({ failed_over: ["alpha,gpt-5: 502", "beta,deepseek-chat: 529"] })
+        // The last target's failure is the client's answer, not a fallback.
+        expect(lastLog(logs)).toMatchObject({ failed_over: ["alpha,gpt-5: 502"], retries: 2 })
+        expect(upstreams.alpha!.requests).toHaveLength(1)
+        expect(upstreams.beta!.requests).toHaveLength(3)
       }))
 
     it.effect("never mid-stream: a stream that breaks after its first event is not retried elsewhere", () =>

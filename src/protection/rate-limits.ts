@@ -261,9 +261,12 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
           if (lane.rpm === undefined && lane.tpm === undefined) return new Admitted(upstream, 0)
           const reservation = yield* reserve(upstream, lane, estimate)
           const now = yield* Clock.currentTimeMillis
+          // The store's own latency (a Redis round trip) is not waiting for a slot: with QUEUE_TIMEOUT=0 a request
+          // free to go at once must still go, though the clock moved on while the store answered.
+          const latest = Math.max(deadline, now)
           const before = lane.nextDeparture
-          const departure = depart(lane, now + reservation.delayMillis, deadline)
-          if (departure > deadline) {
+          const departure = depart(lane, now + reservation.delayMillis, latest)
+          if (departure > latest) {
             yield* release(upstream, reservation)
             return yield* Effect.fail(overBudget(upstream, { ...reservation, delayMillis: departure - now }))
           }

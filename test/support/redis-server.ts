@@ -69,12 +69,12 @@ const until = async (check: () => Promise<boolean>, ms: number, what: string) =>
   }
 }
 
-/** Starts redis-server on a free port, in a temp dir removed by `stop`. */
-export const startRedisServer = async (): Promise<RedisServer> => {
+/** Starts redis-server on `port` (default: a free one), in a temp dir removed by `stop`. */
+export const startRedisServer = async (options: { readonly port?: number } = {}): Promise<RedisServer> => {
   const binary = findRedisServer()
   if (binary === undefined) throw new Error(REDIS.missing)
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ccproxy-redis-"))
-  const port = await freePort()
+  const port = options.port ?? await freePort()
   let child: ChildProcess | undefined
   let log = ""
 

@@ -8,7 +8,7 @@
  * redis-server is Debian's (`apt-get install -y redis-server`, or scripts/install-test-deps.sh). Without it these
  * tests are skipped with a message saying so; with CI=true they fail instead.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { baseEnv, freePort, type RunningCli, startCli } from "../support/ccproxy-cli.ts"
 import { writeConfigDir } from "../support/providers-harness.ts"
@@ -233,10 +233,10 @@ describe.skipIf(!REDIS.run)(REDIS.title("shared state on Redis, two proxy proces
       }
     }), 20_000)
 
-  it.live("teardown", () =>
-    Effect.promise(async () => {
-      await Promise.all([stop(a), stop(b)])
-      await redis?.stop()
-      await Promise.all(Object.values(upstreams).map((upstream) => upstream.close()))
-    }))
+  // In afterAll, so a filtered or failed run stops what it started too (by PID).
+  afterAll(async () => {
+    await Promise.all([stop(a), stop(b)])
+    await redis?.stop()
+    await Promise.all(Object.values(upstreams).map((upstream) => upstream.close()))
+  })
 })

@@ -132,8 +132,7 @@ describe.skipIf(!REDIS.run)(REDIS.title("shared state on Redis, two proxy proces
       expect(limited.requests.length).toBe(10)
       expect(answers.filter((answer) => answer.status === 200)).toHaveLength(10)
       expect(answers.filter((answer) => answer.status === 429)).toHaveLength(6)
-      // Each proxy alone would have let its 8 through.
-      expect(answers.filter((answer, i) => i % 2 === 0 && answer.status === 200).length).toBeLessThan(8)
+      // Each proxy on its own budget would have let its 8 through: 16. Which proxy gets the 10 is a race.
 
       const cooling = upstreams.cooling!
       cooling.enqueue(jsonCassette({ error: { message: "slow down", type: "rate_limit_error" } }, 429, { "retry-after": "30" }))

@@ -18,6 +18,7 @@ import { tracingLayer, tracingSink } from "./observability/tracing.ts"
 import { RequestSinks } from "./observability/record.ts"
 import { Pipeline, type StagePlacement } from "./pipeline/pipeline.ts"
 import * as Protection from "./protection/protection.ts"
+import * as SharedState from "./redis/redis.ts"
 import { makeGenerations, Reloader } from "./reload.ts"
 import { describeRoutes } from "./routing/routes.ts"
 import { Tokenizer } from "./tokens.ts"
@@ -62,11 +63,19 @@ const generationLayer = <R>(options: ProxyOptions<R>, fileStages: ReadonlyArray<
       Protection.layer(config.protection, new Map(config.providers.map((provider) => [provider.name, provider.protection]))))))
   )
 
-/** What belongs to the process and outlives reloads: the cache, the metrics, the tokenizer, the log, tracing. */
+/**
+ * The cache, and with REDIS_URL the Redis client and the stores it shares: process-wide, so reloads keep one
+ * connection and one state (REDIS_* are read at start only). The protections of each generation find the shared
+ * stores in context.
+ */
+const stateLayer = (config: ProxyConfigShape) =>
+  config.redis === undefined ? Cache.layer(config.cache) : Cache.layerOver(SharedState.layer(config.redis, config.cache))
+
+/** What belongs to the process and outlives reloads: the cache and shared state, the metrics, the tokenizer, the log, tracing. */
 const processLayer = (options: ProxyOptions<any>) =>
   // One store for the cache stage and for the admin routes (/v1/cache/*).
   Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
-    Layer.provideMerge(Cache.layerAdmin(config.cache), Cache.layer(config.cache)))).pipe(
+    Layer.provideMerge(Cache.layerAdmin(config.cache), stateLayer(config)))).pipe(
       Layer.provideMerge(Layer.effect(
         RequestSinks,
         Effect.map(Effect.all([Effect.service(Metrics), Effect.service(ProxyConfig)]), ([metrics, config]) =>

@@ -31,6 +31,8 @@ import { implicitRoutes, type Routes, routesFromFile } from "./routing/routes.ts
 import { PROTECTION_VARIABLES } from "./protection/variables.ts"
 import { parseRecording, type RecordingSettings } from "./upstream/recording-settings.ts"
 import { RECORDING_VARIABLES } from "./upstream/recording-variables.ts"
+import { parseRedisSettings, type RedisSettings } from "./redis/settings.ts"
+import { REDIS_VARIABLES } from "./redis/variables.ts"
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "none"
 
@@ -81,6 +83,8 @@ export interface ProxyConfigShape {
   readonly logFile?: LogFileSettings | undefined
   /** RECORD_DIR / REPLAY_DIR: upstream exchanges written as cassettes, or answered from them; absent: off. */
   readonly recording?: RecordingSettings | undefined
+  /** REDIS_URL: limits, cool-downs, breakers and cache shared by every process through Redis; absent: per process. */
+  readonly redis?: RedisSettings | undefined
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -124,7 +128,8 @@ export const VARIABLES = [
   ...CACHE_VARIABLES,
   ...TRACING_VARIABLES,
   ...LOG_FILE_VARIABLES,
-  ...RECORDING_VARIABLES
+  ...RECORDING_VARIABLES,
+  ...REDIS_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -241,7 +246,8 @@ const parseSettings = (raw: RawEnv, file: ConfigFileContents | undefined): Proxy
     cache: parseCacheSettings(raw),
     tracing: parseTracing(raw),
     logFile: parseLogFile(raw),
-    recording: parseRecording(raw)
+    recording: parseRecording(raw),
+    redis: parseRedisSettings(raw)
   }
 }
 

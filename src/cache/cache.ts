@@ -5,7 +5,8 @@
  * - `SingleFlight`: identical requests in flight share one upstream call (DEDUPE).
  *
  * The stage that uses them is `pipeline/cache.ts`; the metrics routes get `layerAdmin(settings)`. A store shared
- * across replicas replaces `ResponseCache.layerMemory` with a layer of its own over the same `ResponseCache` shape.
+ * across replicas (Redis, `redis/cache-store.ts`) comes in through `layerOver`, in place of the memory store;
+ * single-flight stays per process either way (the requests that share a call are this process's).
  *
  * Import as a namespace: `import * as Cache from "./cache/cache.ts"`, then `Cache.layer(settings)`.
  */
@@ -25,7 +26,13 @@ export type Services = ResponseCache | SingleFlight
 
 /** Both services, in memory, from settings already checked by `parseCacheSettings`. */
 export const layer = (settings: CacheSettings, options: SingleFlightOptions = {}): Layer.Layer<Services> =>
-  Layer.mergeAll(ResponseCache.layerMemory(settings), SingleFlight.layer(options))
+  layerOver(ResponseCache.layerMemory(settings), options)
+
+/** Single-flight, in this process, with the store `store` gives (and whatever else it gives). */
+export const layerOver = <A, E, R>(
+  store: Layer.Layer<A | ResponseCache, E, R>,
+  options: SingleFlightOptions = {}
+): Layer.Layer<A | Services, E, R> => Layer.merge(store, SingleFlight.layer(options))
 
 /** The admin routes' `CurrentCacheAdmin` over the store in context. */
 export const layerAdmin = (settings: CacheSettings): Layer.Layer<never, never, ResponseCache> =>

@@ -5,8 +5,8 @@
  * - `UpstreamRateLimits`: requests and tokens per minute per upstream, adaptive to 429s (UPSTREAM_RPM, UPSTREAM_TPM);
  * - `UpstreamBreaker`: a circuit per upstream (CIRCUIT_BREAKER_*).
  *
- * Shared state across replicas comes from building the rate limits and the breaker with their plain `layer` over
- * Redis stores instead (`RateLimiter.layerStoreRedis`, `CircuitBreaker.layerStoreRedis`).
+ * With `SharedStores` in context (REDIS_URL, see `redis/redis.ts`) the rate limits, their cool-downs and the
+ * breaker keep their state there instead, shared by every process; the in-flight limit stays per process.
  *
  * Import as a namespace: `import * as Protection from "./protection/protection.ts"`, then `Protection.layer(…)`.
  */
@@ -14,15 +14,19 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { CircuitBreaker, RateLimiter } from "effect/persistence"
 import { UpstreamBreaker } from "./breaker.ts"
 import { ConcurrencyLimiter } from "./concurrency.ts"
 import { UpstreamRateLimits } from "./rate-limits.ts"
 import type { ProtectionSettings } from "./settings.ts"
+import { SharedCoolDowns, SharedStores, type SharedStoresShape } from "./shared.ts"
 
 export { type BreakerCall, type BreakerOutcome, classify, type CircuitStatus, UpstreamBreaker } from "./breaker.ts"
 export { ConcurrencyLimiter, type ConcurrencyStats } from "./concurrency.ts"
 export { type RateFeedback, type RateLimitState, type Ticket, UpstreamRateLimits } from "./rate-limits.ts"
 export { defaultProtection, parseProtection, PROTECTION_VARIABLES, type ProtectionSettings } from "./settings.ts"
+export { SharedCoolDowns, type SharedCoolDownsShape, SharedStores, type SharedStoresShape } from "./shared.ts"
 
 export type Services = ConcurrencyLimiter | UpstreamRateLimits | UpstreamBreaker
 
@@ -36,8 +40,25 @@ const inMemory = (settings: ProtectionSettings): Layer.Layer<Services> =>
     UpstreamBreaker.layerMemory(settings)
   )
 
+/** The rate limits and the breaker over the shared stores; the in-flight limit is per process all the same. */
+const onShared = (settings: ProtectionSettings, shared: SharedStoresShape): Layer.Layer<Services> =>
+  Layer.mergeAll(
+    ConcurrencyLimiter.layer(settings),
+    UpstreamRateLimits.layer(settings).pipe(
+      Layer.provide(RateLimiter.layer),
+      Layer.provide(Layer.succeed(RateLimiter.RateLimiterStore, shared.rateLimiter)),
+      Layer.provide(Layer.succeed(SharedCoolDowns, shared.coolDowns))
+    ),
+    UpstreamBreaker.layer(settings).pipe(Layer.provide(Layer.succeed(CircuitBreaker.CircuitBreakerStore, shared.breaker)))
+  )
+
+/** Instances for one set of settings: over the shared stores when the process has them, else in memory. */
+const instances = (settings: ProtectionSettings): Layer.Layer<Services> =>
+  Layer.unwrap(Effect.map(Effect.serviceOption(SharedStores), (shared) =>
+    Option.isSome(shared) ? onShared(settings, shared.value) : inMemory(settings)))
+
 /**
- * All three services, in memory, from settings already checked by `parseProtection`; `perUpstream` gives named
+ * All three services, in memory or over the process's `SharedStores`, from settings already checked by `parseProtection`; `perUpstream` gives named
  * upstreams settings of their own (a provider's `max_concurrent`, `rpm`, breaker…). Each such upstream gets its
  * own instances and calls are sent to them by name, so the protections themselves stay single-setting and simple.
  */
@@ -46,11 +67,11 @@ export const layer = (
   perUpstream: ReadonlyMap<string, ProtectionSettings> = new Map()
 ): Layer.Layer<Services> => {
   const own = [...perUpstream].filter(([, upstreamSettings]) => !sameSettings(upstreamSettings, settings))
-  if (own.length === 0) return inMemory(settings)
+  if (own.length === 0) return instances(settings)
   return Layer.effectContext(Effect.gen(function*() {
-    const fallback = yield* Layer.build(inMemory(settings))
+    const fallback = yield* Layer.build(instances(settings))
     const byName = new Map<string, Context.Context<Services>>()
-    for (const [name, upstreamSettings] of own) byName.set(name, yield* Layer.build(inMemory(upstreamSettings)))
+    for (const [name, upstreamSettings] of own) byName.set(name, yield* Layer.build(instances(upstreamSettings)))
     return dispatchByUpstream(fallback, byName)
   }))
 }

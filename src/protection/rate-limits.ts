@@ -38,7 +38,9 @@
  *   full; `settle` then charges the rest as debt for those who follow.
  * - When a 429 lowers a budget, the bucket is cut down to the new budget, so it applies at once rather than after
  *   the tokens saved under the old one are spent.
- * - The effective budgets, the success count and the cool-down are per process, even on a shared store.
+ * - The effective budgets and the success count are per process, even on a shared store. The cool-down is shared
+ *   when `SharedCoolDowns` is in context (Redis): a 429 seen by one process holds back all of them. That costs one
+ *   Redis read per request (PTTL, well under a millisecond on a local Redis); without it, no call at all.
  * - Requests are spaced (60 s / effective RPM apart) only while an RPM budget is lowered: a TPM budget alone is not
  *   spaced, and once the RPM budget has grown back to the configured one, a newcomer may leave before requests that
  *   were given later places while it was lowered.
@@ -50,10 +52,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { RateLimiter } from "effect/persistence"
 import { RateLimited } from "../errors.ts"
 import type { ProtectionSettings } from "./settings.ts"
 import { FallbackAvailable } from "../routing/fallback.ts"
+import { SharedCoolDowns } from "./shared.ts"
 
 /** What the upstream said about one request, as far as its budgets care. */
 export type RateFeedback =
@@ -143,6 +147,7 @@ const seconds = (millis: number) => `${Math.max(1, Math.ceil(millis / 1000))} s`
 export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLimitsShape, never, RateLimiter.RateLimiter> =>
   Effect.gen(function*() {
     const limiter = yield* RateLimiter.RateLimiter
+    const shared = Option.getOrUndefined(yield* Effect.serviceOption(SharedCoolDowns))
     const limited = settings.rpm !== undefined || settings.tpm !== undefined
     const queueMillis = Duration.toMillis(settings.queueTimeout)
     const lanes = new Map<string, Lane>()
@@ -258,9 +263,12 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
           if (lane.rpm === undefined && lane.tpm === undefined) return new Admitted(upstream, 0)
           const reservation = yield* reserve(upstream, lane, estimate)
           const now = yield* Clock.currentTimeMillis
+          // The store's own latency (a Redis round trip) is not waiting for a slot: with QUEUE_TIMEOUT=0 a request
+          // free to go at once must still go, though the clock moved on while the store answered.
+          const latest = Math.max(deadline, now)
           const before = lane.nextDeparture
-          const departure = depart(lane, now + reservation.delayMillis, deadline)
-          if (departure > deadline) {
+          const departure = depart(lane, now + reservation.delayMillis, latest)
+          if (departure > latest) {
             yield* release(upstream, reservation)
             return yield* Effect.fail(overBudget(upstream, { ...reservation, delayMillis: departure - now }))
           }
@@ -282,7 +290,7 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
         })
       )
 
-    const acquire = (upstream: string, estimatedTokens: number): Effect.Effect<Ticket, RateLimited> =>
+    const admit = (upstream: string, estimatedTokens: number): Effect.Effect<Ticket, RateLimited> =>
       Effect.suspend(() => {
         const lane = limited ? laneOf(upstream) : lanes.get(upstream)
         // Nothing configured and no cool-down: not a single store call on the hot path.
@@ -292,6 +300,15 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
         const estimate = Number.isFinite(estimatedTokens) ? Math.max(0, Math.ceil(estimatedTokens)) : 0
         return admitSlowly(upstream, lane, estimate)
       })
+
+    /** Another process's cool-down becomes this one's too, before the request is admitted. */
+    const acquire = (upstream: string, estimatedTokens: number): Effect.Effect<Ticket, RateLimited> =>
+      shared === undefined ? admit(upstream, estimatedTokens) : Effect.flatMap(shared.remaining(upstream), (left) =>
+        left <= 0 ? admit(upstream, estimatedTokens) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const lane = laneOf(upstream)
+          lane.coolDownUntil = Math.max(lane.coolDownUntil, now + left)
+          return admit(upstream, estimatedTokens)
+        }))
 
     const settle = (ticket: Ticket, actualTokens: number): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -354,15 +371,16 @@ export const make = (settings: RateLimitSettings): Effect.Effect<UpstreamRateLim
         const lane = laneOf(upstream)
         const millis = retryAfter === undefined ? 0 : Duration.toMillis(retryAfter)
         if (millis > 0) lane.coolDownUntil = Math.max(lane.coolDownUntil, now + millis)
+        const told = shared === undefined || millis <= 0 ? Effect.void : shared.hold(upstream, millis)
         // One burst of 429s is one signal: requests already in flight answer 429 together, and lowering ×0.8 for
         // each took a 600 RPM budget to its floor in about 2 s in the bench's storm. Lower once per Retry-After
         // window (at least a second), then let the next window's 429s speak.
         if (now < lane.lowerAgainAt) {
           lane.successes = 0
-          return Effect.void
+          return told
         }
         lane.lowerAgainAt = now + Math.max(millis, LOWER_WINDOW_MILLIS)
-        return lower(upstream, lane)
+        return Effect.andThen(told, lower(upstream, lane))
       })
 
     const feedback = (upstream: string, feedback: RateFeedback): Effect.Effect<void> =>

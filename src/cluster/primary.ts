@@ -58,8 +58,15 @@ const supervise = (config: ProxyConfigShape, workers: number) =>
         })
       ),
       (supervisor) =>
-        Effect.flatMap(Effect.promise(() => supervisor.stop()), (stopped) =>
-          stopped === 0 ? Effect.void : LOG.info("workers stopped", { workers: stopped }))
+        Effect.flatMap(Effect.promise(() => supervisor.stop()), ({ killed, stopped }) => {
+          if (stopped === 0) return Effect.void
+          // Every worker stopped in time: a clean stop, exit 0 (Effect's runMain would exit 130, "interrupted",
+          // after this finalizer; an `exit` listener has the last word on the code).
+          if (!killed) process.once("exit", () => (process.exitCode = 0))
+          return killed
+            ? LOG.warn("workers stopped; some had to be killed", { workers: stopped })
+            : LOG.info("workers stopped", { workers: stopped })
+        })
     )
 
     const onHangUp = () => {

@@ -51,8 +51,8 @@ interface Slot {
 export interface Supervisor {
   /** Passes `signal` to every live worker (SIGHUP: reload). */
   readonly signal: (signal: NodeJS.Signals) => void
-  /** Stops every worker; resolves, with how many were running, when all have exited. */
-  readonly stop: () => Promise<number>
+  /** Stops every worker; resolves when all have exited: how many were running, and whether any had to be killed. */
+  readonly stop: () => Promise<{ readonly stopped: number; readonly killed: boolean }>
   /** Live workers' PIDs by slot (logs and tests). */
   readonly pids: () => ReadonlyArray<{ readonly slot: number; readonly pid: number | undefined }>
 }
@@ -168,20 +168,22 @@ export const startSupervisor = (options: SupervisorOptions): Supervisor => {
       for (const s of live()) s.worker!.process.kill(signal)
     },
     stop: () =>
-      new Promise<number>((resolve) => {
+      new Promise((resolve) => {
         stopping = true
+        let killed = false
         for (const s of slots) {
           if (s.timer !== undefined) clearTimeout(s.timer)
           s.timer = undefined
         }
         const running = live().length
-        if (running === 0) return resolve(0)
+        if (running === 0) return resolve({ stopped: 0, killed })
         const killer = setTimeout(() => {
+          killed = true
           for (const s of live()) s.worker!.process.kill("SIGKILL")
         }, STOP_TIMEOUT_MS)
         stopped = () => {
           clearTimeout(killer)
-          resolve(running)
+          resolve({ stopped: running, killed })
         }
         for (const s of live()) s.worker!.process.kill("SIGTERM")
       }),

@@ -113,8 +113,21 @@ export const runWorker: Effect.Effect<number> = Effect.gen(function*() {
   return yield* serve(config, reloadOnHangUp(load), workerScrape(place))
 }).pipe(
   Effect.catch((message) =>
-    Effect.sync(() => {
-      if (!send({ ccproxy: "start-failed", message })) process.stderr.write(`ccproxy: ${message}\n`)
-      return 1
+    Effect.callback<number>(() => {
+      // The IPC channel would keep this process alive after the failed start: exit once the message is out.
+      const exit = () => {
+        process.exitCode = 1
+        process.exit()
+      }
+      try {
+        if (process.send !== undefined) {
+          process.send({ ccproxy: "start-failed", message } satisfies ToPrimary, undefined, {}, exit)
+          return
+        }
+      } catch {
+        // the channel is gone: say it here instead
+      }
+      process.stderr.write(`ccproxy: ${message}\n`)
+      exit()
     }))
 )

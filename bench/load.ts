@@ -17,6 +17,8 @@ export interface Target {
   readonly complete: (body: string) => boolean
   /** The server under test (CPU and RSS are measured for it). */
   readonly pid: number
+  /** Its other processes (a cluster's workers, `pid` being the primary): their CPU counts too; RSS is `pid`'s. */
+  readonly otherPids?: ReadonlyArray<number>
 }
 
 export interface LoadResult {
@@ -71,7 +73,8 @@ export const runLoad = (options: RunOptions): Promise<LoadResult> =>
       const sample = body.length > 800 ? `${body.slice(0, 400)} … ${body.slice(-400)}` : body
       if (oddBodies.length < 5 && !oddBodies.includes(sample)) oddBodies.push(sample)
     }
-    const cpu = measureCpu([target.pid, options.upstreamPid])
+    const others = target.otherPids ?? []
+    const cpu = measureCpu([target.pid, options.upstreamPid, ...others])
     const rss = sampleRss([target.pid])
     const started = performance.now()
     const instance = autocannon(
@@ -127,7 +130,7 @@ export const runLoad = (options: RunOptions): Promise<LoadResult> =>
           incompleteStreams: incomplete,
           statusCodes,
           oddBodies,
-          cpuMsPerRequest: per(used.byPid.get(target.pid)!),
+          cpuMsPerRequest: per(used.byPid.get(target.pid)! + others.reduce((sum, pid) => sum + used.byPid.get(pid)!, 0)),
           upstreamCpuMsPerRequest: per(used.byPid.get(options.upstreamPid)!),
           benchCpuMsPerRequest: per(used.selfMillis),
           peakRssBytes: memory?.peak ?? 0,

@@ -18,6 +18,8 @@
  * BENCH_CONCURRENT_STREAMS (256), BENCH_CONCURRENT_SECONDS (10), BENCH_STORM_SECONDS (15),
  * BENCH_STAGES_ITERATIONS (1000), BENCH_STAGES_ROUNDS (9).
  * BENCH_ONLY=concurrency|storm|stages runs just that case and prints its log lines (no table, nothing written).
+ * BENCH_ONLY=workers: the 50 KB case through one process and through WORKERS=2, same run (bench/workers.ts); it
+ * writes bench/results/workers-<date>.json and workers-latest.json.
  */
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -34,6 +36,7 @@ import { clockTicks } from "./procstat.ts"
 import { type ConcurrencyResult, runConcurrency, runStorm, type StormResult } from "./protection.ts"
 import { buildRows, type IdleResult, markdown, type SoakResult, type TtfbCase, type TtfbMedians } from "./report.ts"
 import type { StagesResult } from "./stages.ts"
+import { measureWorkers, workersTable } from "./workers.ts"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 
@@ -146,6 +149,7 @@ const startProxy = async (upstreamPort: number, env: Record<string, string> = {}
   const logsAddress = ["debug", "info"].includes(SETTINGS.proxyLogLevel.toLowerCase())
   const port = logsAddress ? 0 : await freePort()
   let buffer = ""
+  const workerPids: Array<number> = []
   let announce: (address: string) => void = () => {}
   const listening = new Promise<string>((resolve) => (announce = resolve))
   const child = spawnChild(name, {
@@ -165,8 +169,12 @@ const startProxy = async (upstreamPort: number, env: Record<string, string> = {}
       while (newline >= 0) {
         const line = buffer.slice(0, newline)
         buffer = buffer.slice(newline + 1)
-        if (line.includes('"msg":"listening"')) announce((JSON.parse(line) as { address: string }).address)
-        else if (line) readProxyLine(line)
+        if (line.includes('"msg":"listening"')) {
+          const listening = JSON.parse(line) as { address: string; worker?: number; pid?: number }
+          // With WORKERS > 1 each worker logs its own line (same address): keep their PIDs for the CPU figures.
+          if (listening.worker !== undefined && listening.pid !== undefined) workerPids.push(listening.pid)
+          announce(listening.address)
+        } else if (line) readProxyLine(line)
         newline = buffer.indexOf("\n")
       }
     }
@@ -179,7 +187,7 @@ const startProxy = async (upstreamPort: number, env: Record<string, string> = {}
   })
   if (logsAddress) {
     const address = await Promise.race([listening, exited, timeout])
-    return { child, port: Number(new URL(address).port) }
+    return { child, port: Number(new URL(address).port), workerPids }
   }
   // No "listening" line at this level: wait until the chosen port accepts connections.
   for (;;) {
@@ -190,7 +198,7 @@ const startProxy = async (upstreamPort: number, env: Record<string, string> = {}
       })
       socket.once("error", () => resolve(false))
     })
-    if (open) return { child, port }
+    if (open) return { child, port, workerPids }
     await Promise.race([sleep(100), exited])
   }
 }
@@ -504,6 +512,39 @@ const measureStages = async (): Promise<StagesResult> => {
   }
 }
 
+/** BENCH_ONLY=workers: one process against WORKERS=2 on the 50 KB case; the result is written beside the others. */
+const measureWorkersCase = async (upstreamPort: number, upstreamPid: number, body: string) => {
+  phase = "workers"
+  // As in the main load cases: the limiter's bound is not what is measured (each worker gets half of it).
+  const env = { MAX_CONCURRENT_UPSTREAM: "2048" }
+  const result = await measureWorkers({
+    start: async (workers) => {
+      const proxy = await startProxy(upstreamPort, { ...env, WORKERS: String(workers) }, workers === 1 ? "proxy" : `proxy-w${workers}`)
+      const deadline = Date.now() + 30_000
+      while (workers > 1 && proxy.workerPids.length < workers) {
+        if (Date.now() > deadline) throw new Error(`only ${proxy.workerPids.length} of ${workers} workers listened within 30 s`)
+        await sleep(50)
+      }
+      return {
+        target: { ...loadTarget(proxyEndpoint(proxy.port, body), proxy.child.pid), otherPids: proxy.workerPids },
+        stop: () => proxy.child.stop()
+      }
+    },
+    upstreamPid,
+    warmupSeconds: SETTINGS.warmupSeconds,
+    seconds: SETTINGS.loadSeconds,
+    say,
+    describe: describeLoad
+  })
+  const dir = Path.join(ROOT, "bench/results")
+  Fs.mkdirSync(dir, { recursive: true })
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: Os.cpus().length, cpuModel: Os.cpus()[0]?.model ?? "unknown", ...gitInfo() }
+  const json = `${JSON.stringify({ meta, settings: { seconds: SETTINGS.loadSeconds, warmupSeconds: SETTINGS.warmupSeconds }, ...result }, null, 2)}\n`
+  Fs.writeFileSync(Path.join(dir, `workers-${meta.date.replace(/[:.]/g, "-")}${QUICK ? "-quick" : ""}.json`), json)
+  if (!QUICK) Fs.writeFileSync(Path.join(dir, "workers-latest.json"), json)
+  process.stdout.write(`\n${workersTable(result)}\n`)
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 const gitInfo = () => {
@@ -523,7 +564,8 @@ const only = async (name: string) => {
   const upstream = await startUpstream()
   if (name === "storm") return void (await measureStorm(upstream.port, upstream.child, bodies.firstTurn))
   if (name === "concurrency") return void (await measureConcurrency(upstream.port, upstream.child, bodies.firstTurn))
-  throw new Error(`BENCH_ONLY must be concurrency, storm or stages (got "${name}")`)
+  if (name === "workers") return void (await measureWorkersCase(upstream.port, upstream.child.pid, bodies.firstTurn))
+  throw new Error(`BENCH_ONLY must be concurrency, storm, stages or workers (got "${name}")`)
 }
 
 const main = async () => {

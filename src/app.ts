@@ -119,6 +119,8 @@ export const serverLayer = <R = never>(config: ProxyConfigShape, options: ProxyO
       Effect.flatMap(Effect.service(HttpServer.HttpServer), (server) =>
         Effect.logInfo("listening", {
           address: HttpServer.formatAddress(server.address),
+          // Whom to send SIGHUP (reload) or SIGTERM; in a cluster, this worker (the primary logs its own).
+          pid: process.pid,
           ...(config.configFile === undefined ? {} : { config: config.configFile }),
           providers: config.providers.map((provider) => `${provider.name} (${provider.profile}) ${loggableUrl(provider.baseUrl)}`),
           routes: describeRoutes(config.routes)

@@ -13,6 +13,8 @@ import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import { type CacheSettings, parseCacheSettings } from "./cache/settings.ts"
 import { CACHE_VARIABLES } from "./cache/variables.ts"
+import { parseWorkers } from "./cluster/settings.ts"
+import { CLUSTER_VARIABLES } from "./cluster/variables.ts"
 import { ConfigInvalid, duration, integer } from "./config/env.ts"
 import { type ConfigFileContents, findConfigFile, readConfigFile, type StageEntry } from "./config/file.ts"
 import { implicitProvider, normaliseBaseUrl, providersFromFile, type ProviderSettings } from "./config/providers.ts"
@@ -85,6 +87,11 @@ export interface ProxyConfigShape {
   readonly recording?: RecordingSettings | undefined
   /** REDIS_URL: limits, cool-downs, breakers and cache shared by every process through Redis; absent: per process. */
   readonly redis?: RedisSettings | undefined
+  /**
+   * WORKERS: processes serving the one port (`cluster/`), `auto` already turned into the number of cores; absent
+   * or 1: the single process. Read at start only: a reload does not change it.
+   */
+  readonly workers?: number | undefined
 }
 
 const OPENAI_URL = "https://api.openai.com/v1"
@@ -129,7 +136,8 @@ export const VARIABLES = [
   ...TRACING_VARIABLES,
   ...LOG_FILE_VARIABLES,
   ...RECORDING_VARIABLES,
-  ...REDIS_VARIABLES
+  ...REDIS_VARIABLES,
+  ...CLUSTER_VARIABLES
 ] as const
 type Variable = (typeof VARIABLES)[number]
 type RawEnv = Partial<Record<Variable, string>>
@@ -247,7 +255,8 @@ const parseSettings = (raw: RawEnv, file: ConfigFileContents | undefined): Proxy
     tracing: parseTracing(raw),
     logFile: parseLogFile(raw),
     recording: parseRecording(raw),
-    redis: parseRedisSettings(raw)
+    redis: parseRedisSettings(raw),
+    workers: parseWorkers(raw)
   }
 }
 

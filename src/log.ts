@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
+import { currentWorker } from "./cluster/identity.ts"
 import type { LogLevel as ConfiguredLevel } from "./config.ts"
 import { acquireLogFile, type LogFileSettings, releaseLogFile, type RotatingFile } from "./log-file.ts"
 export { LOG_FILE_VARIABLES, type LogFileSettings, parseLogFile } from "./log-file.ts"
@@ -44,14 +45,15 @@ const MINIMUM: Record<ConfiguredLevel, LogLevel.LogLevel> = {
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Error)
 
+/** In a cluster worker (WORKERS > 1), every line says which one: its slot, 1..N; absent in a single process. */
+const WORKER = currentWorker()?.slot
+
 /** One log event as the object we print. */
 export const toFields = (options: Logger.Options<unknown>): Record<string, unknown> => {
   const parts = Array.isArray(options.message) ? options.message : [options.message]
-  const line: Record<string, unknown> = {
-    time: options.date.toISOString(),
-    level: LEVEL_NAMES[options.logLevel],
-    msg: ""
-  }
+  const line: Record<string, unknown> = WORKER === undefined
+    ? { time: options.date.toISOString(), level: LEVEL_NAMES[options.logLevel], msg: "" }
+    : { time: options.date.toISOString(), level: LEVEL_NAMES[options.logLevel], msg: "", worker: WORKER }
   const words: Array<string> = []
   for (const part of parts) {
     if (isPlainObject(part)) Object.assign(line, part)

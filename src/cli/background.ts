@@ -29,16 +29,22 @@ const isListening = (message: unknown): message is Listening =>
   typeof message === "object" && message !== null && (message as Listening).ccproxy === "listening" &&
   typeof (message as Listening).port === "number"
 
-/** Child side, part of every start: does nothing unless started by `startInBackground`. */
+/**
+ * Child side: tells the parent the port, once listening, and stops with it. Does nothing unless started by
+ * `startInBackground`. A single process calls it once it listens; a cluster's primary once its first worker does
+ * (its workers never: their channel leads to the primary).
+ */
+export const announceListening = (port: number): void => {
+  if (process.env[MARKER] !== "1" || process.send === undefined) return
+  process.send({ ccproxy: "listening", port } satisfies Listening)
+  // The signal the proxy already stops on, so this is the same graceful stop as a Ctrl-C.
+  process.once("disconnect", () => process.kill(process.pid, "SIGTERM"))
+}
+
+/** Part of every single-process start: `announceListening` with the server's port. */
 export const reportToParent: Layer.Layer<never, never, HttpServer.HttpServer> = Layer.effectDiscard(
   Effect.flatMap(Effect.service(HttpServer.HttpServer), (server) =>
-    Effect.sync(() => {
-      if (process.env[MARKER] !== "1" || process.send === undefined) return
-      const address = server.address
-      process.send({ ccproxy: "listening", port: address._tag === "UnixPathAddress" ? 0 : address.port } satisfies Listening)
-      // The signal the proxy already stops on, so this is the same graceful stop as a Ctrl-C.
-      process.once("disconnect", () => process.kill(process.pid, "SIGTERM"))
-    }))
+    Effect.sync(() => announceListening(server.address._tag === "UnixPathAddress" ? 0 : server.address.port)))
 )
 
 /** Longest wait for the child to listen: loading the price list and the tokenizer takes a second or two. */

@@ -2,19 +2,22 @@
  * SIGHUP reloads the config (as `ccproxy reload` asks): read again exactly as at start, then handed to the
  * `Reloader`. A config that does not load or build is logged and rejected; the one in use goes on serving.
  * Reloads run one at a time, in order: a second SIGHUP during a reload waits for it.
+ *
+ * `load` reads the config as the start did (a cluster worker's takes its share of the limits, `cluster/split.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Semaphore from "effect/Semaphore"
 import { Reloader } from "../reload.ts"
-import { loadSettings } from "./settings.ts"
+import type { ProxyConfigShape } from "../config.ts"
 
-export const reloadOnHangUp: Layer.Layer<never, never, Reloader> = Layer.effectDiscard(
+export const reloadOnHangUp = (load: Effect.Effect<ProxyConfigShape, string>): Layer.Layer<never, never, Reloader> =>
+  Layer.effectDiscard(
   Effect.gen(function*() {
     const reloader = yield* Reloader
     const one = yield* Semaphore.make(1)
     const reload = one.withPermits(1)(
-      loadSettings.pipe(
+      load.pipe(
         Effect.flatMap((config) => Effect.mapError(reloader.reload(config), (error) => `invalid configuration: ${error.message}`)),
         Effect.matchEffect({
           onFailure: (problem) => Effect.logWarning("config reload rejected; the current config goes on serving", { problem }),

@@ -2,11 +2,17 @@
  * The observability routes: GET /metrics (Prometheus text), GET /v1/metrics (the dashboard's JSON),
  * POST /v1/metrics/reset, GET /v1/cache/stats and POST /v1/cache/clear. The shape of GET /v1/metrics is a contract
  * with the dashboard: `MetricsJson` below, keys and order included.
+ *
+ * With WORKERS > 1, GET /metrics is every worker's series (`cluster/metrics.ts`); the JSON routes are the answering
+ * worker's own, and say which (`worker`): percentiles, timelines and recent requests cannot be added up.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { PrometheusMetrics } from "effect/observability"
+import type * as Scope from "effect/Scope"
+import { currentWorker } from "../cluster/identity.ts"
+import { ClusterScrape } from "../cluster/metrics.ts"
 import type { ProxyConfig } from "../config.ts"
 import { type CacheAdminStats, CurrentCacheAdmin } from "../observability/cache-admin.ts"
 import { Metrics, observeProtection } from "../observability/metrics.ts"
@@ -48,6 +54,8 @@ export interface MetricsJson {
   readonly upstreams: ReadonlyArray<UpstreamJson>
   readonly timeline: SummaryView["timeline"]
   readonly recent: SummaryView["recent"]
+  /** With WORKERS > 1 only: the worker whose figures these are (`id` 1..`of`); /metrics has them all. */
+  readonly worker?: { readonly id: number; readonly of: number }
 }
 
 export interface MetricsRoute {
@@ -86,12 +94,19 @@ export const makeMetricsHandlers = Effect.gen(function*() {
       max_concurrent: u.maxConcurrent
     })))
 
-  const prometheus = protection.pipe(
+  const local = protection.pipe(
     Effect.flatMap(([permits, circuits]) => observeProtection(permits, circuits)),
     // Names already carry `ccproxy_`; a prefix here would double it.
-    Effect.andThen(PrometheusMetrics.format()),
-    Effect.map((body) => HttpServerResponse.text(body, { contentType: PROMETHEUS_CONTENT_TYPE }))
+    Effect.andThen(PrometheusMetrics.format())
   )
+  // In a cluster, the other workers collect this one's series through `local`; alone, `gather` is `local` itself.
+  const scrape = yield* ClusterScrape
+  yield* scrape.serveLocal(local)
+  const prometheus = Effect.map(
+    scrape.gather(local),
+    (body) => HttpServerResponse.text(body, { contentType: PROMETHEUS_CONTENT_TYPE })
+  )
+  const worker = currentWorker()
 
   const summary = Effect.map(
     Effect.all([metrics.summary, cache.stats, upstreams]),
@@ -106,7 +121,8 @@ export const makeMetricsHandlers = Effect.gen(function*() {
         cache: cacheJson(view.cache, stats),
         upstreams,
         timeline: view.timeline,
-        recent: view.recent
+        recent: view.recent,
+        ...(worker === undefined ? {} : { worker: { id: worker.slot, of: worker.workers } })
       } satisfies MetricsJson)
   )
 
@@ -128,7 +144,7 @@ export const makeMetricsHandlers = Effect.gen(function*() {
 export const metricsRoutes: Effect.Effect<
   ReadonlyArray<MetricsRoute>,
   never,
-  Metrics | ConcurrencyLimiter | UpstreamBreaker | UpstreamRateLimits | ProxyConfig
+  Metrics | ConcurrencyLimiter | UpstreamBreaker | UpstreamRateLimits | ProxyConfig | Scope.Scope
 > = Effect.map(makeMetricsHandlers, (h) => [
   { method: "GET", path: "/metrics", handler: h.prometheus },
   { method: "GET", path: "/v1/metrics", handler: h.summary },

@@ -10,11 +10,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { currentWorker } from "../cluster/identity.ts"
 import { ProxyConfig } from "../config.ts"
 import { InvalidRequest, isProxyError, MethodNotAllowed, type ProxyError, RouteNotFound } from "../errors.ts"
 import { CountTokensRequest, MessagesRequest, type StreamEvent } from "../protocol/anthropic.ts"
@@ -56,11 +58,11 @@ const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body
 /** Bytes per token of request JSON: a fair first guess for limits and message_start; the real usage replaces it. */
 const BYTES_PER_TOKEN = 4
 
-/** Our routes, as specs built once from the services. */
+/** Our routes, as specs built once from the services, for as long as the scope (a generation's) lasts. */
 export const makeRoutes: Effect.Effect<
   ReadonlyArray<RouteSpec>,
   never,
-  ProxyConfig | Pipeline | Tokenizer | UpstreamBreaker | ConcurrencyLimiter | UpstreamRateLimits | Metrics
+  ProxyConfig | Pipeline | Tokenizer | UpstreamBreaker | ConcurrencyLimiter | UpstreamRateLimits | Metrics | Scope.Scope
 > = Effect.gen(function*() {
   const config = yield* ProxyConfig
   const pipeline = yield* Pipeline
@@ -128,12 +130,15 @@ export const makeRoutes: Effect.Effect<
   })
 
   /** Still 200 while the proxy itself serves; "degraded" when an upstream's circuit is not closed. */
+  const worker = currentWorker()
   const health = Effect.map(Effect.all([Clock.currentTimeMillis, status.upstreams]), ([now, all]) =>
     json({
       status: all.every((u) => u.circuit === "closed") ? "ok" : "degraded",
       timestamp: new Date(now).toISOString(),
-      // For `ccproxy reload` on this machine: whom to signal, and whether the new config took.
-      pid: process.pid,
+      // For `ccproxy reload` on this machine: whom to signal, and whether the new config took. In a cluster, the
+      // primary (it passes SIGHUP on to every worker), and which worker answered.
+      pid: worker === undefined ? process.pid : process.ppid,
+      ...(worker === undefined ? {} : { worker: { id: worker.slot, of: worker.workers, pid: process.pid } }),
       config: {
         file: config.configFile ?? null,
         loaded_at: config.loadedAt === undefined ? null : new Date(config.loadedAt).toISOString()

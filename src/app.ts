@@ -98,8 +98,12 @@ export const proxyLayer = <R = never>(
   Layer.effect(
     Reloader,
     Effect.gen(function*() {
-      const { app, reloader } = yield* makeGenerations(yield* ProxyConfig, (config) =>
+      const first = yield* ProxyConfig
+      const { app, reloader } = yield* makeGenerations(first, (reloaded) =>
         Effect.gen(function*() {
+          // The cache belongs to the process (its store was built from the start's settings): whether the stage is
+          // there follows them too, not a reloaded CACHE.
+          const config = { ...reloaded, cache: first.cache }
           const fileStages = yield* loadStages(config)
           const context = yield* Layer.build(Layer.provideMerge(generationLayer(options, fileStages), ProxyConfig.make(config))).pipe(
             Effect.catchTag("UnknownAnchor", anchorProblem(config, options.stages?.length ?? 0))

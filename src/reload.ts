@@ -15,7 +15,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { ProxyConfigShape } from "./config.ts"
-import type { ConfigInvalid } from "./config/env.ts"
+import { ConfigInvalid } from "./config/env.ts"
+import { exposureProblem } from "./http/auth.ts"
 
 export interface ReloaderShape {
   /** Builds a generation from `config` and sends new requests to it; fails (and changes nothing) if it cannot. */
@@ -25,6 +26,15 @@ export interface ReloaderShape {
 }
 
 export class Reloader extends Context.Service<Reloader, ReloaderShape>()("ccproxy/Reloader") {}
+
+/**
+ * The address stays the one the process listens on; a reload that would leave it open to anyone (keys removed on a
+ * non-loopback HOST) is refused as the start would have refused it.
+ */
+const exposed = (first: ProxyConfigShape, next: ProxyConfigShape): Effect.Effect<void, ConfigInvalid> => {
+  const problem = exposureProblem(first.host, next.inbound.apiKeys.length > 0, next.inbound.allowUnauthenticated)
+  return problem === undefined ? Effect.void : Effect.fail(new ConfigInvalid({ variable: "PROXY_API_KEYS", problem: `cannot be dropped while listening on ${first.host}: ${problem}` }))
+}
 
 interface Generation<App> {
   readonly config: ProxyConfigShape
@@ -53,7 +63,8 @@ export const makeGenerations = <App extends Effect.Effect<any, any, any>, R>(
       Effect.flatMap(Scope.fork(outer), (scope) =>
         Scope.provide(Effect.provide(build(config), services), scope).pipe(
           Effect.map((app): Generation<App> => ({ config, app, scope, active: 0, retired: false })),
-          Effect.tapError(() => Scope.close(scope, Exit.void))
+          // However the build ends short (a failure, a defect, an interruption), what it opened is closed.
+          Effect.onError(() => Scope.close(scope, Exit.void))
         ))
 
     let current = yield* start(first)
@@ -75,12 +86,12 @@ export const makeGenerations = <App extends Effect.Effect<any, any, any>, R>(
     }) as App
 
     const reload = (config: ProxyConfigShape) =>
-      Effect.flatMap(start(config), (next) => {
+      Effect.flatMap(exposed(first, config), () => start(config)).pipe(Effect.flatMap((next) => {
         const old = current
         current = next
         old.retired = true
         return closeIfDone(old)
-      })
+      }))
 
     return { app, reloader: Reloader.of({ reload, current: Effect.sync(() => current.config) }) }
   })

@@ -5,6 +5,7 @@
  *
  * `load` reads the config as the start did (a cluster worker's takes its share of the limits, `cluster/split.ts`).
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Semaphore from "effect/Semaphore"
@@ -27,7 +28,9 @@ export const reloadOnHangUp = (load: Effect.Effect<ProxyConfigShape, string>): L
                 ...(config.configFile === undefined ? {} : { config: config.configFile }),
                 providers: config.providers.map((provider) => provider.name)
               }))
-        })
+        }),
+        // A bug in a build (a user's stage, say) is logged, not lost: `ccproxy reload` points the user at the log.
+        Effect.catchCause((cause) => Effect.logError("config reload failed", { cause: Cause.pretty(cause) }))
       )
     )
     const run = Effect.runForkWith(yield* Effect.context<never>())

@@ -20,6 +20,9 @@ import { PROFILES } from "../convert/models.ts"
 import { ConfigInvalid } from "./env.ts"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+/** A per-minute budget: a number, or 0 / "off" for none (a local server needs none of OpenAI's UPSTREAM_RPM). */
+const Budget = Schema.Union([Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), Schema.Literals(["off", "unlimited"])])
+
 /** A duration as in the environment: seconds as a number, or text such as "30 seconds". */
 const DurationText = Schema.Union([Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), Schema.String])
 
@@ -39,8 +42,8 @@ const Provider = Schema.Struct({
   models: Schema.optionalKey(about(Schema.Array(Schema.String), "Models it serves: listed by /v1/models; a client asking for one by name is routed here")),
   headers: Schema.optionalKey(about(Schema.Record(Schema.String, Schema.String), "Extra request headers")),
   max_concurrent: Schema.optionalKey(about(PositiveInt, "Requests in flight to this provider (default MAX_CONCURRENT_UPSTREAM)")),
-  rpm: Schema.optionalKey(about(PositiveInt, "Requests per minute to this provider (default UPSTREAM_RPM)")),
-  tpm: Schema.optionalKey(about(PositiveInt, "Tokens per minute to this provider (default UPSTREAM_TPM)")),
+  rpm: Schema.optionalKey(about(Budget, "Requests per minute to this provider (default UPSTREAM_RPM; 0 or \"off\": none)")),
+  tpm: Schema.optionalKey(about(Budget, "Tokens per minute to this provider (default UPSTREAM_TPM; 0 or \"off\": none)")),
   queue_timeout: Schema.optionalKey(about(DurationText, "Longest wait for a permit or budget: seconds, or text such as \"30 seconds\"")),
   breaker: Schema.optionalKey(Schema.Struct({
     failure_threshold: Schema.optionalKey(PositiveInt),

@@ -8,7 +8,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { detectProvider, type Provider } from "../convert/models.ts"
 import type { ProtectionSettings } from "../protection/settings.ts"
-import { ConfigInvalid } from "./env.ts"
+import { ConfigInvalid, duration } from "./env.ts"
 import type { ProviderEntry } from "./file.ts"
 
 export interface ProviderSettings {
@@ -41,13 +41,26 @@ export const normaliseBaseUrl = (text: string): string | undefined => {
   return undefined
 }
 
-const seconds = (value: number | string, file: string, field: string): Duration.Duration => {
-  const parsed = typeof value === "number" ? Duration.seconds(value) : Option.getOrUndefined(Duration.fromInput(value as Duration.Input))
-  if (parsed === undefined || !Number.isFinite(Duration.toMillis(parsed))) {
-    throw new ConfigInvalid({ file, variable: field, problem: `must be a duration such as "30 seconds" (got "${value}")` })
+/** A duration in the environment's grammar (`config/env.ts`), so the file and the variables accept the same. */
+const durationField = (
+  value: number | string,
+  file: string,
+  field: string,
+  options: { readonly fallback: Duration.Duration; readonly allowZero?: boolean }
+): Duration.Duration => {
+  try {
+    return duration({ [field]: String(value) }, field, options)
+  } catch (error) {
+    throw error instanceof ConfigInvalid ? new ConfigInvalid({ file, variable: field, problem: error.problem }) : error
   }
-  return parsed
 }
+
+/** A provider's budget: absent is the global one; 0 or "off" is none. */
+const budget = (value: number | "off" | "unlimited" | undefined, global: number | undefined): number | undefined =>
+  value === undefined ? global : value === "off" || value === "unlimited" || value === 0 ? undefined : value
+
+/** An HTTP header name: an RFC 9110 token. */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
 
 /** The file's providers, checked: URLs, unique names, durations. */
 export const providersFromFile = (
@@ -65,6 +78,10 @@ export const providersFromFile = (
       // Not echoed: after ${VAR} substitution it may hold a key.
       throw new ConfigInvalid({ file, variable: at("base_url"), problem: "must be an http(s) URL such as https://api.openai.com/v1" })
     }
+    // A record's key schema only filters keys, so names are checked here: a bad one would fail every request.
+    for (const name of Object.keys(entry.headers ?? {})) {
+      if (!HEADER_NAME.test(name)) throw new ConfigInvalid({ file, variable: at(`headers.${name}`), problem: "is not an HTTP header name" })
+    }
     const breaker = entry.breaker ?? {}
     return {
       name: entry.name,
@@ -76,13 +93,15 @@ export const providersFromFile = (
       protection: {
         ...global,
         maxConcurrent: entry.max_concurrent ?? global.maxConcurrent,
-        rpm: entry.rpm ?? global.rpm,
-        tpm: entry.tpm ?? global.tpm,
-        queueTimeout: entry.queue_timeout === undefined ? global.queueTimeout : seconds(entry.queue_timeout, file, at("queue_timeout")),
+        rpm: budget(entry.rpm, global.rpm),
+        tpm: budget(entry.tpm, global.tpm),
+        queueTimeout: entry.queue_timeout === undefined
+          ? global.queueTimeout
+          : durationField(entry.queue_timeout, file, at("queue_timeout"), { fallback: global.queueTimeout, allowZero: true }),
         failureThreshold: breaker.failure_threshold ?? global.failureThreshold,
         recoveryTimeout: breaker.recovery_timeout === undefined
           ? global.recoveryTimeout
-          : seconds(breaker.recovery_timeout, file, at("breaker.recovery_timeout")),
+          : durationField(breaker.recovery_timeout, file, at("breaker.recovery_timeout"), { fallback: global.recoveryTimeout }),
         halfOpenRequests: breaker.half_open_requests ?? global.halfOpenRequests
       }
     }

@@ -16,7 +16,7 @@ import type { Conversion, ProxyRequest, Stage } from "./stage.ts"
 export const convert = (request: ProxyRequest, provider: Provider): Result.Result<Conversion, InvalidRequest> =>
   Result.map(
     toChatRequest(request.body, { model: request.upstreamModel, provider }),
-    (converted) => ({ ...converted, body: request.body, model: request.upstreamModel })
+    (converted) => ({ ...converted, body: request.body, model: request.upstreamModel, upstream: request.upstream })
   )
 
 /** Each provider's profile by name, for converting a request routed to it. */

@@ -51,15 +51,17 @@ export interface ClientIdentity {
 }
 
 export interface Conversion extends Converted {
-  /** The body and model it was made from. */
+  /** The body, model and upstream it was made for (the upstream's profile chose the dialect). */
   readonly body: MessagesRequest
   readonly model: string
+  readonly upstream: string
 }
 
-/** The request's conversion if it still matches its body and model; undefined when it must be made again. */
+/** The request's conversion if it still matches its body, model and upstream; undefined when it must be made again. */
 export const currentConversion = (request: ProxyRequest): Conversion | undefined => {
   const conversion = request.conversion
-  return conversion !== undefined && conversion.body === request.body && conversion.model === request.upstreamModel
+  return conversion !== undefined && conversion.body === request.body && conversion.model === request.upstreamModel &&
+    conversion.upstream === request.upstream
     ? conversion
     : undefined
 }

@@ -149,7 +149,11 @@ export const chooseRoute = (
   }
   if (!isClaudeModel(model)) {
     const listing = providers.find((p) => p.models.includes(model))
-    return { route: "model", chain: [{ provider: listing?.name ?? routes.default[0].provider, model }] }
+    const target = { provider: listing?.name ?? routes.default[0].provider, model }
+    const unlisted = unlistedModel(providers, target)
+    return unlisted === undefined
+      ? { route: "model", chain: [target] }
+      : { problem: `model "${model}" is served by no provider: the default one, "${target.provider}", lists only ${providers.find((p) => p.name === target.provider)!.models.join(", ")}` }
   }
   if (routes.longContext !== undefined && estimatedTokens > routes.longContext.thresholdTokens) {
     return { route: "long_context", chain: routes.longContext.chain }

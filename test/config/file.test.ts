@@ -105,6 +105,24 @@ describe("the config file", () => {
       Fs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.effect("a provider opts out of the global budget with 0 or \"off\"; durations read as in the environment", () =>
+    Effect.gen(function*() {
+      const dir = writeConfigDir({
+        upstream_rpm: 500,
+        providers: [
+          { name: "openai", base_url: "https://api.openai.com/v1", queue_timeout: "5", breaker: { recovery_timeout: "2 minutes" } },
+          { name: "local", base_url: "http://127.0.0.1:8000/v1", rpm: "off", tpm: 0 }
+        ],
+        routes: { default: "openai,gpt-5" }
+      })
+      const config = yield* load(dir)
+      expect(config.providers[0]!.protection.rpm).toBe(500)
+      expect(Duration.toMillis(config.providers[0]!.protection.queueTimeout)).toBe(5_000)
+      expect(Duration.toMillis(config.providers[0]!.protection.recoveryTimeout)).toBe(120_000)
+      expect(config.providers[1]!.protection).toMatchObject({ rpm: undefined, tpm: undefined })
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }))
+
   it.effect("CCPROXY_CONFIG names the file; the environment wins over its top-level settings", () =>
     Effect.gen(function*() {
       const dir = writeConfigDir({ port: 9000, log_level: "debug", upstream_max_retries: 4 }, {}, "elsewhere.json")
@@ -129,8 +147,8 @@ describe("the config file", () => {
     Effect.gen(function*() {
       expect(yield* problemWith({ ...EXAMPLE, routes: { ...EXAMPLE.routes, defualt: "openai,gpt-5" } }))
         .toBe("ccproxy.json: routes.defualt expected no excess property")
-      expect(yield* problemWith({ providers: [{ ...EXAMPLE.providers[0], rpm: 0 }], routes: { default: "openai,gpt-5" } }))
-        .toBe("ccproxy.json: providers[0].rpm expected a value greater than or equal to 1")
+      expect(yield* problemWith({ providers: [{ ...EXAMPLE.providers[0], max_concurrent: 0 }], routes: { default: "openai,gpt-5" } }))
+        .toBe("ccproxy.json: providers[0].max_concurrent expected a value greater than or equal to 1")
       expect(yield* problemWith({ providers: [{ ...EXAMPLE.providers[0], profile: "azure" }], routes: { default: "openai,gpt-5" } }))
         .toMatch(/^ccproxy\.json: providers\[0\]\.profile expected "openai" \| "openrouter"/)
       expect(yield* problemWith({ ...EXAMPLE, routes: { ...EXAMPLE.routes, think: "deepsek,deepseek-reasoner" } }))
@@ -145,6 +163,10 @@ describe("the config file", () => {
         .toBe("ccproxy.json: providers[1].api_key refers to ${DEEPSEEK_API_KEY}, which is not set in the environment")
       expect(yield* problemWith({ providers: [{ name: "a", base_url: "api.openai.com" }], routes: { default: "a,m" } }))
         .toBe("ccproxy.json: providers[0].base_url must be an http(s) URL such as https://api.openai.com/v1")
+      expect(yield* problemWith({ providers: [{ ...EXAMPLE.providers[0], headers: { "x org": "acme" } }], routes: { default: "openai,m" } }))
+        .toBe("ccproxy.json: providers[0].headers.x org is not an HTTP header name")
+      expect(yield* problemWith({ providers: [{ ...EXAMPLE.providers[0], breaker: { recovery_timeout: "soon" } }], routes: { default: "openai,m" } }))
+        .toBe("ccproxy.json: providers[0].breaker.recovery_timeout must be a positive duration such as \"30 seconds\" (got \"soon\")")
       expect(yield* problemWith({ providers: [EXAMPLE.providers[0], EXAMPLE.providers[0]], routes: { default: "openai,m" } }))
         .toBe("ccproxy.json: providers[1].name repeats the provider name \"openai\"")
       expect(yield* problemWith({ providers: EXAMPLE.providers })).toMatch(/^ccproxy\.json: routes is missing/)

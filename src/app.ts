@@ -73,9 +73,10 @@ const stateLayer = (config: ProxyConfigShape) =>
 
 /** What belongs to the process and outlives reloads: the cache and shared state, the metrics, the tokenizer, the log, tracing. */
 const processLayer = (options: ProxyOptions<any>) =>
-  // One store for the cache stage and for the admin routes (/v1/cache/*).
+  // One store for the cache stage and for the admin routes (/v1/cache/*); the protections' pool over the shared
+  // stores when there are some, so every reload finds the same instances.
   Layer.unwrap(Effect.map(Effect.service(ProxyConfig), (config) =>
-    Layer.provideMerge(Cache.layerAdmin(config.cache), stateLayer(config)))).pipe(
+    Layer.provideMerge(Cache.layerAdmin(config.cache), Layer.provideMerge(Protection.Pool.layer, stateLayer(config))))).pipe(
       Layer.provideMerge(Layer.effect(
         RequestSinks,
         Effect.map(Effect.all([Effect.service(Metrics), Effect.service(ProxyConfig)]), ([metrics, config]) =>

@@ -16,7 +16,7 @@ import { CACHE_VARIABLES } from "./cache/variables.ts"
 import { parseWorkers } from "./cluster/settings.ts"
 import { CLUSTER_VARIABLES } from "./cluster/variables.ts"
 import { ConfigInvalid, duration, integer } from "./config/env.ts"
-import { type ConfigFileContents, findConfigFile, readConfigFile, type StageEntry } from "./config/file.ts"
+import { type ConfigFileContents, findConfigFile, readConfigFile, referencedVariables, type StageEntry } from "./config/file.ts"
 import { implicitProvider, normaliseBaseUrl, providersFromFile, type ProviderSettings } from "./config/providers.ts"
 import { type LogFileSettings, parseLogFile } from "./log-file.ts"
 import { LOG_FILE_VARIABLES } from "./log-variables.ts"
@@ -276,7 +276,7 @@ const referencedNames = (file: string): ReadonlyArray<string> => {
   } catch {
     return [] // reported when the file itself is read
   }
-  return [...new Set(Array.from(text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g), (match) => match[1]!))]
+  return referencedVariables(text)
 }
 
 /**

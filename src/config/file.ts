@@ -144,6 +144,10 @@ const parseText = (file: string, text: string): unknown => {
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
+/** The variables a config file's text refers to with `${VAR}`, each once. */
+export const referencedVariables = (text: string): ReadonlyArray<string> =>
+  [...new Set(Array.from(text.matchAll(REFERENCE), (match) => match[1]!))]
+
 /** Every `${VAR}` in the strings of `value` replaced from `env`; throws naming the field of an unset one. */
 export const substitute = (
   value: unknown,

@@ -13,7 +13,6 @@
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CircuitBreaker, RateLimiter } from "effect/persistence"
@@ -31,8 +30,7 @@ export { SharedCoolDowns, type SharedCoolDownsShape, SharedStores, type SharedSt
 
 export type Services = ConcurrencyLimiter | UpstreamRateLimits | UpstreamBreaker
 
-const sameSettings = (a: ProtectionSettings, b: ProtectionSettings): boolean =>
-  (Object.keys(a) as Array<keyof ProtectionSettings>).every((key) => Equal.equals(a[key], b[key]))
+const sameSettings = (a: ProtectionSettings, b: ProtectionSettings): boolean => settingsKey(a) === settingsKey(b)
 
 const inMemory = (settings: ProtectionSettings): Layer.Layer<Services> =>
   Layer.mergeAll(

@@ -40,23 +40,26 @@ const converted = (name: string, ctx: StreamContext) => toEvents(ctx)(decodeChun
 /** The Anthropic events a cassette converts to under `ctx`. */
 export const replayEvents = (name: string, ctx: StreamContext) => runTimed(converted(name, ctx))
 
+/** Plays the encoded bytes to the official SDK's stream accumulator, as Claude Code would receive them. */
+export const sdkFinalMessage = (bytes: ReadonlyArray<Uint8Array>) => {
+  const client = new Anthropic({
+    apiKey: "test",
+    maxRetries: 0,
+    fetch: async () =>
+      new Response(new Blob(bytes.map((b) => new Uint8Array(b))).stream(), {
+        status: 200,
+        headers: { "content-type": "text/event-stream", "request-id": "req_test" }
+      })
+  })
+  return client.messages.stream({ model: "claude-sonnet-4-5", max_tokens: 1024, messages: [{ role: "user", content: "hi" }] })
+    .finalMessage()
+}
+
 /** The message the official SDK's stream accumulator builds from the bytes the proxy would send. */
 export const replayAsClient = (name: string, ctx: StreamContext) =>
   Effect.gen(function*() {
     const { events: bytes } = yield* runTimed(encodeEvents(converted(name, ctx), streamErrorEvent))
-    const client = new Anthropic({
-      apiKey: "test",
-      maxRetries: 0,
-      fetch: async () =>
-        new Response(new Blob(bytes.map((b) => new Uint8Array(b))).stream(), {
-          status: 200,
-          headers: { "content-type": "text/event-stream", "request-id": "req_test" }
-        })
-    })
-    return yield* Effect.promise(() =>
-      client.messages.stream({ model: "claude-opus-4-7", max_tokens: 1024, messages: [{ role: "user", content: "hi" }] })
-        .finalMessage()
-    )
+    return yield* Effect.promise(() => sdkFinalMessage(bytes))
   })
 
 export type { StreamEvent }

@@ -1,4 +1,4 @@
-import Anthropic from "@anthropic-ai/sdk"
+import type Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -20,6 +20,7 @@ import { type Chunk, SILENCE, type UpstreamEvent } from "../../src/protocol/open
 import { decodeChunks } from "../../src/sse/decode.ts"
 import { encodeEvents } from "../../src/sse/encode.ts"
 import { type Cassette, cassetteBytes, decodeCassette, sseCassette } from "../../src/upstream/cassette.ts"
+import { sdkFinalMessage } from "./cassettes.ts"
 
 const ctx: StreamContext = {
   messageId: "msg_01TEST",
@@ -546,21 +547,6 @@ const checkGrammar = (events: ReadonlyArray<StreamEvent>, failed = false): Array
   })
   expect(open).toBeUndefined()
   return blocks
-}
-
-/** Plays the encoded bytes to the official SDK's stream accumulator, as Claude Code would receive them. */
-const sdkFinalMessage = (bytes: ReadonlyArray<Uint8Array>) => {
-  const client = new Anthropic({
-    apiKey: "test",
-    maxRetries: 0,
-    fetch: async () =>
-      new Response(new Blob(bytes.map((b) => new Uint8Array(b))).stream(), {
-        status: 200,
-        headers: { "content-type": "text/event-stream", "request-id": "req_test" }
-      })
-  })
-  return client.messages.stream({ model: "claude-sonnet-4-5", max_tokens: 1024, messages: [{ role: "user", content: "hi" }] })
-    .finalMessage()
 }
 
 // ---------------------------------------------------------------------------------------------------------------

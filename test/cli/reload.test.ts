@@ -11,15 +11,9 @@ import { sseCassette } from "../../src/upstream/cassette.ts"
 import { post, sseEvents, streamText } from "../fault/client.ts"
 import { baseEnv, freePort, runCli, startCli } from "../support/ccproxy-cli.ts"
 import { writeConfigDir } from "../support/providers-harness.ts"
-import { jsonCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
+import { completionCassette, jsonCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
 
-const completion = (content: string) =>
-  jsonCassette({
-    id: "chatcmpl-reload",
-    object: "chat.completion",
-    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 3, completion_tokens: 1 }
-  })
+const completion = (content: string) => completionCassette(content, { prompt_tokens: 3, completion_tokens: 1 })
 
 const configFor = (one: ScriptedUpstream, two: ScriptedUpstream, target: string) => ({
   providers: [

@@ -12,7 +12,7 @@ import * as Path from "node:path"
 import { jsonBody, post } from "../fault/client.ts"
 import { baseEnv, runCli } from "../support/ccproxy-cli.ts"
 import { readConfig, startProxy } from "../support/config-proxy.ts"
-import { jsonCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
+import { completionCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
 
 const REPO = Path.resolve(import.meta.dirname, "../..")
 
@@ -66,13 +66,7 @@ const scratch = (upstream: string, stages: ReadonlyArray<unknown>, files: Record
   return dir
 }
 
-const completion = (content: string) =>
-  jsonCassette({
-    id: "chatcmpl-stages",
-    object: "chat.completion",
-    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 5, completion_tokens: 2 }
-  })
+const completion = (content: string) => completionCassette(content)
 
 let upstream: ScriptedUpstream
 beforeAll(async () => {

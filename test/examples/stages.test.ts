@@ -13,17 +13,11 @@ import type { StreamEvent } from "../../src/protocol/anthropic.ts"
 import { sseCassette } from "../../src/upstream/cassette.ts"
 import { jsonBody, post, sseEvents, streamBody, streamText } from "../fault/client.ts"
 import { type ConfigProxy, readConfig, startProxy } from "../support/config-proxy.ts"
-import { jsonCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
+import { completionCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
 
 const EXAMPLE_CONFIG = Path.resolve(import.meta.dirname, "../../examples/ccproxy.json")
 
-const completion = (content: string) =>
-  jsonCassette({
-    id: "chatcmpl-example",
-    object: "chat.completion",
-    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 5, completion_tokens: 2 }
-  })
+const completion = (content: string) => completionCassette(content)
 
 /** A streamed answer whose text arrives in these pieces, one chunk each. */
 const streamed = (pieces: ReadonlyArray<string>) =>

@@ -13,15 +13,9 @@ import { Effect } from "effect"
 import { baseEnv, freePort, type RunningCli, startCli } from "../support/ccproxy-cli.ts"
 import { writeConfigDir } from "../support/providers-harness.ts"
 import { REDIS, type RedisServer, startRedisServer } from "../support/redis-server.ts"
-import { jsonCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
+import { completionCassette, jsonCassette, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.ts"
 
-const completion = (content: string) =>
-  jsonCassette({
-    id: "chatcmpl-redis",
-    object: "chat.completion",
-    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 3, completion_tokens: 1 }
-  })
+const completion = (content: string) => completionCassette(content, { prompt_tokens: 3, completion_tokens: 1 })
 
 const serverError = () => jsonCassette({ error: { message: "boom", type: "server_error" } }, 500)
 

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { sseCassette } from "../../src/upstream/cassette.ts"
 import { expectAnthropicError, jsonBody, post, sseEvents, streamBody, streamText } from "../fault/client.ts"
 import { ProvidersHarness, providersHarness } from "../support/providers-harness.ts"
-import { jsonCassette, type ScriptedUpstream } from "../support/scripted-upstream.ts"
+import { completionCassette, jsonCassette, type ScriptedUpstream } from "../support/scripted-upstream.ts"
 
 const FILE = {
   providers: [
@@ -31,13 +31,7 @@ const FILE = {
   }
 }
 
-const completion = (content: string) =>
-  jsonCassette({
-    id: "chatcmpl-r",
-    object: "chat.completion",
-    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 5, completion_tokens: 2 }
-  })
+const completion = (content: string) => completionCassette(content)
 
 const streamed = (content: string) =>
   sseCassette("routed", [

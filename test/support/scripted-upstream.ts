@@ -38,6 +38,15 @@ export const jsonCassette = (body: unknown, status = 200, headers: Record<string
   }
 })
 
+/** A whole Chat Completions answer with `content` and its usage, as a JSON cassette. */
+export const completionCassette = (content: string, usage = { prompt_tokens: 5, completion_tokens: 2 }): Cassette =>
+  jsonCassette({
+    id: "chatcmpl-scripted",
+    object: "chat.completion",
+    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+    usage
+  })
+
 export const startScriptedUpstream = async (): Promise<ScriptedUpstream> => {
   const queue: Array<Script> = []
   const requests: Array<RecordedRequest> = []

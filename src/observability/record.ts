@@ -90,39 +90,23 @@ export interface StreamSeen {
 
 export class RequestStats extends Context.Service<RequestStats, RequestStatsShape>()("ccproxy/RequestStats") {}
 
+/** Every field of the stats but `seen`: what `withoutStream` passes through, reads and writes alike. */
+const COUNTERS = ["upstream", "routedBy", "failedOver", "retries", "cache"] as const satisfies ReadonlyArray<Exclude<keyof RequestStatsShape, "seen">>
+
 /**
  * The same counters without the stream observations: for a call whose stream the request's observer does not see
  * (a de-duplicated flight feeds several requests), so the stages inside it watch that stream themselves.
  */
-export const withoutStream = (stats: RequestStatsShape): RequestStatsShape => ({
-  get upstream() {
-    return stats.upstream
-  },
-  set upstream(value) {
-    stats.upstream = value
-  },
-  get routedBy() {
-    return stats.routedBy
-  },
-  set routedBy(value) {
-    stats.routedBy = value
-  },
-  get failedOver() {
-    return stats.failedOver
-  },
-  set failedOver(value) {
-    stats.failedOver = value
-  },
-  get retries() {
-    return stats.retries
-  },
-  set retries(value) {
-    stats.retries = value
-  },
-  get cache() {
-    return stats.cache
-  },
-  set cache(value) {
-    stats.cache = value
+export const withoutStream = (stats: RequestStatsShape): RequestStatsShape => {
+  const view = {} as RequestStatsShape
+  for (const key of COUNTERS) {
+    Object.defineProperty(view, key, {
+      enumerable: true,
+      get: () => stats[key],
+      set: (value) => {
+        ;(stats as Record<typeof key, unknown>)[key] = value
+      }
+    })
   }
-})
+  return view
+}

@@ -33,12 +33,6 @@ const FILE = {
 
 const completion = (content: string) => completionCassette(content)
 
-const streamed = (content: string) =>
-  sseCassette("routed", [
-    { choices: [{ index: 0, delta: { role: "assistant", content } }] },
-    { choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage: { prompt_tokens: 5, completion_tokens: 2 } }
-  ])
-
 const failing = (status: number) => jsonCassette({ error: { message: `down (${status})`, type: "server_error" } }, status)
 
 const reset = (upstreams: Readonly<Record<string, ScriptedUpstream>>) => {
@@ -110,8 +104,20 @@ layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-
         const { url, upstreams, logs } = yield* ProvidersHarness
         reset(upstreams)
         upstreams.alpha!.enqueue(failing(503))
-        upstreams.beta!.enqueue(streamed("from beta"))
-        const reply = yield* Effect.promise(() => post(url, streamBody()))
+        upstreams.beta!.enqueue(sseCassette("slow", [
+          { choices: [{ index: 0, delta: { role: "assistant", content: "from " } }] },
+          { choices: [{ index: 0, delta: { content: "beta" } }] },
+          { choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage: { prompt_tokens: 5, completion_tokens: 2 } }
+        ], { delayMs: 150 }))
+        const pending = post(url, streamBody())
+        // While beta streams, the failed target holds nothing: its permit came back when it failed.
+        yield* Effect.promise(async () => {
+          while (upstreams.beta!.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+        })
+        const during = yield* Effect.promise(() => fetch(`${url}/health`).then((r) => r.json()))
+        const inFlight = (name: string) => during.upstreams.find((u: { name: string }) => u.name === name)?.in_flight
+        expect([inFlight("alpha"), inFlight("beta")]).toEqual([0, 1])
+        const reply = yield* Effect.promise(() => pending)
         expect(reply.status).toBe(200)
         expect(streamText(sseEvents(reply.text))).toBe("from beta")
         expect(upstreams.alpha!.requests).toHaveLength(1)
@@ -158,6 +164,9 @@ layer(providersHarness(["alpha", "beta", "local"], FILE, { ALPHA_KEY: "sk-alpha-
         expect(lastLog(logs)).toMatchObject({ failed_over: ["alpha,gpt-5: 502"], retries: 2 })
         expect(upstreams.alpha!.requests).toHaveLength(1)
         expect(upstreams.beta!.requests).toHaveLength(3)
+        // Every permit the chain took came back: the failed target's at once, the last one's with the reply.
+        const health = yield* Effect.promise(() => fetch(`${url}/health`).then((r) => r.json()))
+        for (const upstream of health.upstreams) expect(upstream, upstream.name).toMatchObject({ in_flight: 0, queued: 0 })
       }))
 
     it.effect("never mid-stream: a stream that breaks after its first event is not retried elsewhere", () =>
